@@ -1,0 +1,252 @@
+"""One cell, in its own process: ``python -m harness.cell JOB.json``.
+
+Imports the implementation (and with it the framework), loads the data, builds, trains, evaluates,
+times inference, round-trips the saved model and checks the ONNX export, then writes one JSON result
+next to the job. The parent (`harness.runner`) adds what only it can see: exit status, peak RSS from
+``os.wait4``, timeouts.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from harness import data as data_mod
+from harness.measure import Recorder, softmax_cross_entropy, time_calls
+from harness.registry import FRAMEWORKS, module_name
+from harness.tasks import TASKS, spec_from_dict
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def one_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:400]
+
+
+def set_threads(framework: str, threads: int) -> dict:
+    """Same thread count for every framework (env vars are set by the runner; these are the APIs)."""
+    fw = FRAMEWORKS[framework]
+    settings = {"threads": threads}
+    if "torch" in fw.requires or fw.keras_backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        settings["torch_num_threads"] = torch.get_num_threads()
+    if "tensorflow" in fw.requires:
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already initialised: the env vars have done it
+            pass
+        settings["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+    return settings
+
+
+def sync_device(framework: str, device: str) -> None:
+    if device == "gpu" and ("torch" in FRAMEWORKS[framework].requires):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def device_peak_mb(framework: str, device: str) -> float | None:
+    """Device memory from the framework's own counters (GPU only)."""
+    if device != "gpu":
+        return None
+    fw = FRAMEWORKS[framework]
+    try:
+        if "torch" in fw.requires:
+            import torch
+
+            return torch.cuda.max_memory_allocated() / 2**20
+        if "jax" in fw.requires or fw.keras_backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            return stats.get("peak_bytes_in_use", 0) / 2**20 or None
+        if "tensorflow" in fw.requires:
+            import tensorflow as tf
+
+            return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    except Exception:  # noqa: BLE001 - a missing counter is not a failed cell
+        return None
+    return None
+
+
+def evaluate_mnist(module, model, data) -> dict:
+    logits = np.asarray(module.predict(model, data.x_test), dtype=np.float32)
+    return {"test_accuracy": float((logits.argmax(axis=1) == data.y_test).mean()),
+            "test_loss": softmax_cross_entropy(logits, data.y_test)}
+
+
+def mse(pred, y) -> float:
+    return float(np.mean((np.asarray(pred, dtype=np.float64).reshape(y.shape) - y.astype(np.float64)) ** 2))
+
+
+def linreg_params(module, model, data) -> tuple[np.ndarray, np.ndarray]:
+    """A and b of the learned model, read through `predict` alone: b = f(0), A = f(I) - b."""
+    d = data.x_train.shape[1]
+    b = np.asarray(module.predict(model, np.zeros((1, d), np.float32)), dtype=np.float64).reshape(-1)
+    a = np.asarray(module.predict(model, np.eye(d, dtype=np.float32)), dtype=np.float64).reshape(d, -1) - b
+    return a[:, 0], b
+
+
+def run(job: dict) -> dict:
+    t_process = job.get("t_spawn", time.time())
+    framework, device = job["framework"], job["device"]
+    spec = spec_from_dict(job["spec"])
+    kind = TASKS[spec.task].kind
+    cell_dir = Path(job["cell_dir"])
+    result: dict = {"metrics": {}, "timing": {}, "memory": {}, "onnx": None}
+    timing, metrics = result["timing"], result["metrics"]
+
+    # -- import (the framework comes with the implementation module) ------------------------------
+    rss_before = maxrss_mb()
+    t0 = time.perf_counter()
+    module = importlib.import_module(module_name(spec.task, framework))
+    timing["import_s"] = time.perf_counter() - t0
+    result["memory"]["import_rss_mb"] = maxrss_mb()
+    result["memory"]["baseline_rss_mb"] = rss_before
+    result["threads"] = set_threads(framework, job["threads"])
+
+    # -- data (same arrays, same batch order for every framework) ---------------------------------
+    t0 = time.perf_counter()
+    data = data_mod.load(spec, job.get("data_dir"))
+    timing["data_s"] = time.perf_counter() - t0
+
+    evaluate = (lambda model: evaluate_mnist(module, model, data)) if kind == "mnist" else None
+    epochs = getattr(spec, "epochs", None)
+    rec = Recorder(kind, epochs=epochs, steps_per_epoch=data.steps_per_epoch if data else None,
+                   evaluate=evaluate, target=getattr(spec, "target_accuracy", None),
+                   progress_path=str(cell_dir / "progress.json"))
+
+    # -- x²: no model, no data; `train` returns the trajectory x_0..x_N --------------------------
+    if kind == "x2":
+        rec.start()
+        trajectory = [float(x) for x in module.train(spec, rec)]
+        timing.update(rec.timing())
+        exact = spec.exact_trajectory()
+        metrics.update(x_final=trajectory[-1], trajectory=trajectory, exact_final=exact[-1],
+                       max_rel_error=max(abs(a - b) / abs(b) for a, b in zip(trajectory, exact)))
+        return result
+
+    # -- build, train ------------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    model = module.build_model(spec)
+    timing["build_s"] = time.perf_counter() - t0
+    if hasattr(module, "count_params"):
+        metrics["param_count"] = int(module.count_params(model))
+        metrics["param_count_expected"] = getattr(spec, "param_count", None)
+    rec.start()
+    model = module.train(model, spec, data, rec)
+    sync_device(framework, device)
+    timing.update(rec.timing())
+
+    # -- evaluate ------------------------------------------------------------------------------------
+    if kind == "mnist":
+        if not rec.evals:  # an implementation that did not evaluate per epoch
+            rec.evals.append(evaluate(model))
+        final = rec.evals[-1]
+        metrics.update(test_accuracy=final["test_accuracy"], test_loss=final["test_loss"],
+                       train_loss_curve=rec.epoch_losses,
+                       test_accuracy_curve=[e["test_accuracy"] for e in rec.evals],
+                       test_loss_curve=[e["test_loss"] for e in rec.evals],
+                       target_accuracy=spec.target_accuracy, time_to_target_s=rec.time_to_target,
+                       reached_target=(None if spec.target_accuracy is None
+                                       else final["test_accuracy"] >= spec.target_accuracy))
+        t0 = time.perf_counter()
+        evaluate(model)
+        timing["eval_s"] = time.perf_counter() - t0
+        metrics["first_loss"] = next((v for v in rec.losses if v is not None), None)
+    else:
+        t0 = time.perf_counter()
+        test_mse = mse(module.predict(model, data.x_test), data.y_test)
+        timing["eval_s"] = time.perf_counter() - t0
+        reference = data_mod.closed_form(data)
+        a, b = linreg_params(module, model, data)
+        metrics.update(train_mse=mse(module.predict(model, data.x_train), data.y_train), test_mse=test_mse,
+                       closed_form_test_mse=reference["test_mse"],
+                       gap_to_closed_form=test_mse / reference["test_mse"] - 1.0,
+                       loss_curve=rec.epoch_losses, first_loss=rec.losses[0] if rec.losses else None,
+                       A=a.tolist(), b=b.tolist())
+        if "true_A" in data.info:  # back to the raw feature scale: A_raw = A / sigma, b_raw = b - mu . A_raw
+            sigma, mu = np.asarray(data.info["sigma"]), np.asarray(data.info["mu"])
+            a_raw = a / sigma
+            b_raw = b - mu @ a_raw
+            err = np.concatenate([a_raw - np.asarray(data.info["true_A"]), b_raw - np.asarray(data.info["true_b"])])
+            metrics["param_error"] = float(np.max(np.abs(err)))
+
+    # -- inference latency (native), batch 1 and 256 ---------------------------------------------
+    x = data.x_test
+    batch_256 = x[:256] if len(x) >= 256 else np.resize(x, (256, *x.shape[1:]))
+    timing["infer_ms"] = {"batch_1": time_calls(lambda: module.predict(model, x[:1]), repeats=50),
+                          "batch_256": time_calls(lambda: module.predict(model, batch_256), repeats=20)}
+
+    # -- save / load round trip in the framework's native format ----------------------------------
+    if hasattr(module, "save") and hasattr(module, "load"):
+        try:
+            path = cell_dir / "saved"
+            t0 = time.perf_counter()
+            module.save(model, str(path))
+            reloaded = module.load(spec, str(path))
+            diff = np.max(np.abs(np.asarray(module.predict(reloaded, x[:256]), np.float64)
+                                 - np.asarray(module.predict(model, x[:256]), np.float64)))
+            metrics["save_load"] = {"status": "ok", "max_abs_diff": float(diff), "seconds": time.perf_counter() - t0}
+        except Exception as exc:  # noqa: BLE001 - recorded, the cell goes on
+            metrics["save_load"] = {"status": "failed", "error": one_line(exc)}
+
+    # -- ONNX export and parity with onnxruntime ----------------------------------------------------
+    if job.get("onnx", True) and hasattr(module, "export_onnx"):
+        from harness import onnx_parity
+
+        result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir)
+    result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)
+    result["timing"]["process_start_s"] = time.time() - t_process
+    return result
+
+
+def main(argv=None) -> int:
+    job_path = Path((argv or sys.argv[1:])[0])
+    job = json.loads(job_path.read_text())
+    out = Path(job["result_path"])
+    t0 = time.perf_counter()
+    try:
+        result = run(job)
+        result["status"], result["error"] = "ok", None
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
+        traceback.print_exc()
+        result = {"status": "failed", "error": one_line(exc)}
+        code = 1
+    result.setdefault("timing", {})["wall_s"] = time.perf_counter() - t0
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, default=_json_default))
+    os.replace(tmp, out)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return code
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

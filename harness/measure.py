@@ -1,0 +1,197 @@
+"""The recorder an implementation calls at step and epoch boundaries, and the timing statistics.
+
+Implementations make one call per step (``rec.step(loss)``) and one per epoch (``rec.epoch(model)``),
+or hand a ready-made callback to a fit-style API (``rec.keras_callback()``,
+``rec.lightning_callback()``). Reading the loss as a Python float is the device sync: it waits for
+the step's computation in every framework (torch ``.item()``, JAX ``float()`` blocks until ready,
+TF ``.numpy()``), so every timestamp here is taken after the work it measures.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+import numpy as np
+
+
+class Diverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def summarize(values) -> dict:
+    """Median, inter-quartile range and count of a list of durations (seconds)."""
+    arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if arr.size == 0:
+        return {"median": None, "iqr": None, "n": 0}
+    q1, med, q3 = np.percentile(arr, [25, 50, 75])
+    return {"median": float(med), "iqr": float(q3 - q1), "n": int(arr.size)}
+
+
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    log_probs = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+class Recorder:
+    def __init__(self, task_kind: str, epochs: int | None = None, steps_per_epoch: int | None = None,
+                 evaluate=None, target: float | None = None, progress_path: str | None = None):
+        self.kind = task_kind
+        self.epochs = epochs
+        self.steps_per_epoch = steps_per_epoch
+        self._evaluate = evaluate  # model -> dict(test_accuracy=..., test_loss=...) (timed apart)
+        self.target = target
+        self.progress_path = progress_path
+        self.losses: list[float] = []
+        self.step_times: list[float] = []  # duration of each step (previous boundary -> this one)
+        self.step_epoch: list[int] = []
+        self.epoch_losses: list[float] = []
+        self.epoch_times: list[float] = []
+        self.eval_times: list[float] = []
+        self.evals: list[dict] = []
+        self.time_to_target: float | None = None
+        self.t_start: float | None = None
+        self.first_step_s: float | None = None
+        self._t_last = None
+        self._t_epoch = None
+        self._epoch_step0 = 0
+        self._last_progress = 0.0
+
+    # -- boundaries ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Called by the harness right before `train()`."""
+        self.t_start = self._t_last = self._t_epoch = time.perf_counter()
+
+    def step(self, loss=None) -> None:
+        value = None if loss is None else float(loss)  # the sync: waits for the device
+        now = time.perf_counter()
+        if self._t_last is None:
+            self.start()
+        if value is not None and not math.isfinite(value):
+            raise Diverged(f"diverged: loss is {value} at step {len(self.step_times) + 1}")
+        if self.first_step_s is None:
+            self.first_step_s = now - self.t_start
+        self.step_times.append(now - self._t_last)
+        self.step_epoch.append(len(self.epoch_times))
+        self.losses.append(value)
+        self._t_last = now
+        if now - self._last_progress > 0.5:
+            self._write_progress()
+
+    def epoch(self, model=None, loss=None) -> None:
+        """End of an epoch: the epoch's mean loss (or `loss`, e.g. Keras's running mean), then the
+        harness's evaluation of `model` on the test set, timed apart from training."""
+        now = time.perf_counter()
+        if self._t_epoch is None:
+            self.start()
+        self.epoch_times.append(now - self._t_epoch)
+        epoch_losses = [v for v in self.losses[self._epoch_step0:] if v is not None]
+        if loss is not None:
+            self.epoch_losses.append(float(loss))
+        elif epoch_losses:
+            self.epoch_losses.append(float(np.mean(epoch_losses)))
+        self._epoch_step0 = len(self.losses)
+        if self._evaluate is not None and model is not None:
+            t0 = time.perf_counter()
+            result = self._evaluate(model)
+            self.eval_times.append(time.perf_counter() - t0)
+            self.evals.append(result)
+            acc = result.get("test_accuracy")
+            if self.target is not None and self.time_to_target is None and acc is not None and acc >= self.target:
+                self.time_to_target = sum(self.epoch_times)
+        # restart the clocks after the evaluation, so that no step or epoch time includes it
+        self._t_last = self._t_epoch = time.perf_counter()
+        self._write_progress()
+
+    # -- fit-style APIs ---------------------------------------------------------------------------
+    def keras_callback(self):
+        """A `keras.callbacks.Callback` calling `step` after every batch and `epoch` after every epoch."""
+        import keras
+
+        rec = self
+
+        class RecorderCallback(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                rec.step((logs or {}).get("loss"))
+
+            def on_epoch_end(self, epoch, logs=None):
+                rec.epoch(self.model, (logs or {}).get("loss"))
+
+        return RecorderCallback()
+
+    def lightning_callback(self):
+        """A Lightning `Callback` doing the same for `Trainer.fit`."""
+        import lightning as L
+
+        rec = self
+
+        class RecorderCallback(L.Callback):
+            def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+                loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+                rec.step(None if loss is None else loss.item())
+
+            def on_train_epoch_end(self, trainer, pl_module):
+                rec.epoch(pl_module)
+
+        return RecorderCallback()
+
+    # -- results ----------------------------------------------------------------------------------
+    def steady_steps(self) -> list[float]:
+        """Step times without each epoch's first step (data-pipeline start-up, compile on step 1)."""
+        first_of_epoch = {self.step_epoch.index(e) for e in set(self.step_epoch)}
+        return [t for i, t in enumerate(self.step_times) if i not in first_of_epoch]
+
+    def timing(self) -> dict:
+        train_s = sum(self.epoch_times) if self.epoch_times else (
+            (self._t_last - self.t_start) if self.t_start is not None and self._t_last is not None else None)
+        return {
+            "first_step_s": self.first_step_s,
+            "step_s": summarize(self.steady_steps()),
+            "epoch_s": [round(t, 6) for t in self.epoch_times],
+            "train_s": train_s,
+            "eval_s": float(np.sum(self.eval_times)) if self.eval_times else None,
+            "steps": len(self.step_times),
+        }
+
+    def _write_progress(self) -> None:
+        if not self.progress_path:
+            return
+        self._last_progress = time.perf_counter()
+        state = {"epoch": len(self.epoch_times), "epochs": self.epochs, "step": len(self.step_times),
+                 "steps_per_epoch": self.steps_per_epoch,
+                 "loss": next((v for v in reversed(self.losses) if v is not None), None)}
+        if self.evals:
+            state["test_accuracy"] = self.evals[-1].get("test_accuracy")
+        tmp = self.progress_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, self.progress_path)
+
+
+def time_calls(fn, repeats: int, warmup: int = 2) -> dict:
+    """Median/IQR (milliseconds) of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return summarize(times)
+
+
+def matmul_roofline(threads: int, n: int = 2048, repeats: int = 5) -> dict:
+    """float32 GEMM throughput of this CPU with numpy's BLAS (GFLOP/s): the MLP's roofline."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t0)
+    return {"sgemm_gflops": 2 * n**3 / best / 1e9, "n": n, "threads": threads, "library": "numpy"}

@@ -1,0 +1,84 @@
+"""What a run shows on the terminal: a live line per cell (on a TTY) and one line per finished cell."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+
+MARK = {"ok": "ok", "failed": "FAILED", "timeout": "TIMEOUT", "not_applicable": "n/a", "unavailable": "unavail"}
+
+
+def headline(row: dict) -> str:
+    """The one number that says how the cell went."""
+    m = row.get("metrics") or {}
+    if row["status"] != "ok":
+        return row.get("error") or ""
+    if "test_accuracy" in m:
+        return f"acc {m['test_accuracy'] * 100:.2f}%"
+    if "test_mse" in m:
+        return f"test mse {m['test_mse']:.4g} (closed form {m['closed_form_test_mse']:.4g})"
+    if "x_final" in m:
+        return f"x20 = {m['x_final']:.6g}"
+    return ""
+
+
+class Progress:
+    def __init__(self, total: int, live: bool, skipped: int = 0, stream=None):
+        self.total, self.live, self.skipped = total, live, skipped
+        self.stream = stream or sys.stderr
+        self.index = 0
+        self.t_run = time.perf_counter()
+        self._last_heartbeat = 0.0
+
+    def _print(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def header(self, out, env: dict) -> None:
+        resumed = f", {self.skipped} already done" if self.skipped else ""
+        self._print(f"dlrosetta: {self.total} cells{resumed} -> {out}/results.jsonl "
+                    f"({env.get('cpu')}, {env.get('threads')} threads, profile {env.get('profile')})")
+
+    def begin(self, cell) -> None:
+        self.index += 1
+        self.cell = cell
+        self.t_cell = time.perf_counter()
+
+    def update(self, elapsed: float, state: dict | None) -> None:
+        detail = ""
+        if state:
+            if state.get("epochs"):
+                detail = f"epoch {min(state['epoch'] + 1, state['epochs'])}/{state['epochs']}"
+            if state.get("steps_per_epoch"):
+                detail += f" step {state['step']}"
+            if state.get("loss") is not None:
+                detail += f" loss {state['loss']:.4g}"
+        line = f"[{self.index}/{self.total}] {self.cell.label}  {elapsed:6.1f}s  {detail}"
+        if self.live:
+            self.stream.write("\r\033[K" + line[:150])
+            self.stream.flush()
+        elif elapsed - self._last_heartbeat > 60:  # logs (CI, tox): a heartbeat a minute on long cells
+            self._last_heartbeat = elapsed
+            if elapsed > 1:
+                self._print(f"  ... {line}")
+
+    def end(self, cell, row: dict) -> None:
+        self._last_heartbeat = 0.0
+        if self.live:
+            self.stream.write("\r\033[K")
+        took = time.perf_counter() - self.t_cell
+        self._print(f"[{self.index}/{self.total}] {MARK.get(row['status'], row['status']):<7} {cell.label}  "
+                    f"{took:.1f}s  {headline(row)}")
+
+    def interrupted(self, out) -> None:
+        self._print(f"\ninterrupted: finished cells are in {out}/results.jsonl; rerun with --resume to go on")
+
+    def summary(self, rows: list[dict], results) -> int:
+        counts = Counter(r["status"] for r in rows)
+        took = time.perf_counter() - self.t_run
+        parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        self._print(f"dlrosetta: {len(rows)} cells in {took:.0f}s: {parts or 'nothing to do'} -> {results}")
+        bad = [r for r in rows if r["status"] in ("failed", "timeout")]
+        for r in bad:
+            self._print(f"  {r['status']}: {r['cell']}: {r['error']}")
+        return 1 if bad else 0

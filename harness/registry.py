@@ -1,0 +1,181 @@
+"""Frameworks, implementations, variants and cells, found without importing any framework.
+
+An implementation is the file ``implementations/<task>/<module>.py``; its variants are the keys of the
+literal ``VARIANTS`` dict at its top (read with `ast`, so listing cells imports nothing). The first
+variant is the framework's primary idiom.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from harness.tasks import TASKS, SpecError
+
+
+@dataclass(frozen=True)
+class Framework:
+    name: str
+    title: str
+    family: str  # the tox env / extra that holds it
+    module: str  # implementations/<task>/<module>.py
+    requires: tuple[str, ...]  # importable top-level packages (checked with find_spec)
+    packages: tuple[str, ...]  # distributions whose versions are recorded
+    keras_backend: str | None = None
+    note: str = ""
+
+
+FRAMEWORKS: dict[str, Framework] = {f.name: f for f in (
+    Framework("numpy", "NumPy (reference)", "core", "numpy", ("numpy",), ("numpy",),
+              note="hand-written gradients: the framework-free reference"),
+    Framework("pytorch", "PyTorch", "torch", "pytorch", ("torch",), ("torch",)),
+    Framework("lightning", "Lightning", "torch", "lightning", ("torch", "lightning"), ("torch", "lightning")),
+    Framework("tf1", "TF1 (compat.v1)", "tf", "tf1", ("tensorflow",), ("tensorflow",)),
+    Framework("tf2", "TF2", "tf", "tf2", ("tensorflow",), ("tensorflow",)),
+    Framework("keras-tensorflow", "Keras 3 · TensorFlow", "tf", "keras", ("keras", "tensorflow"),
+              ("keras", "tensorflow"), keras_backend="tensorflow"),
+    Framework("jax", "JAX + Optax", "jax", "jax", ("jax", "optax"), ("jax", "jaxlib", "optax")),
+    Framework("flax", "Flax", "jax", "flax", ("jax", "flax", "optax"), ("jax", "flax", "optax")),
+    Framework("keras-jax", "Keras 3 · JAX", "jax", "keras", ("keras", "jax"), ("keras", "jax"),
+              keras_backend="jax"),
+    Framework("keras-torch", "Keras 3 · PyTorch", "torch", "keras", ("keras", "torch"), ("keras", "torch"),
+              keras_backend="torch"),
+)}
+FAMILIES = {fam: [f.name for f in FRAMEWORKS.values() if f.family == fam]
+            for fam in ("core", "torch", "tf", "jax")}
+ONNX_PACKAGES = ("onnx", "onnxruntime", "onnxscript", "tf2onnx", "jax2onnx")
+
+# (task, framework) pairs that make no sense, with the reason shown in the report.
+NOT_APPLICABLE = {
+    ("x2_descent", "lightning"): "x² has no model or data: a Trainer has nothing to fit",
+    ("x2_descent", "keras-tensorflow"): "x² has no model or data: compile/fit has nothing to fit",
+    ("x2_descent", "keras-jax"): "x² has no model or data: compile/fit has nothing to fit",
+    ("x2_descent", "keras-torch"): "x² has no model or data: compile/fit has nothing to fit",
+    ("x2_descent", "flax"): "x² has no layers: plain JAX is the idiom (see the jax column)",
+    ("mnist_mlp", "numpy"): "the numpy reference covers x² and linear regression",
+    ("mnist_cnn", "numpy"): "the numpy reference covers x² and linear regression",
+}
+
+
+def impl_package() -> str:
+    """Where implementations live; tests point this at a package of dummy cells."""
+    return os.environ.get("DLROSETTA_IMPL_PACKAGE", "implementations")
+
+
+def get_framework(name: str) -> Framework:
+    if name not in FRAMEWORKS:
+        raise SpecError(f"unknown framework {name!r}; choose from {', '.join(FRAMEWORKS)}")
+    return FRAMEWORKS[name]
+
+
+def module_name(task: str, framework: str) -> str:
+    return f"{impl_package()}.{task}.{FRAMEWORKS[framework].module}"
+
+
+@lru_cache(maxsize=None)
+def impl_path(task: str, framework: str) -> Path | None:
+    """The implementation file, located without importing it (or its framework)."""
+    package = impl_package()
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = Path(root) / task / f"{FRAMEWORKS[framework].module}.py"
+        if path.exists():
+            return path
+    return None
+
+
+@lru_cache(maxsize=None)
+def variants(task: str, framework: str) -> dict[str, str]:
+    """`VARIANTS` of an implementation: {name: one-line description}; primary first."""
+    path = impl_path(task, framework)
+    if path is None:
+        return {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VARIANTS" for t in node.targets):
+            return dict(ast.literal_eval(node.value))
+    return {"default": ""}
+
+
+def applicability(task: str, framework: str) -> str | None:
+    """None when the pair is applicable, else the reason it is not."""
+    if (task, framework) in NOT_APPLICABLE:
+        return NOT_APPLICABLE[(task, framework)]
+    if impl_path(task, framework) is None:
+        return f"no implementation file {task}/{FRAMEWORKS[framework].module}.py"
+    return None
+
+
+@lru_cache(maxsize=None)
+def missing_packages(framework: str) -> tuple[str, ...]:
+    """Packages of `framework` not importable here (found with find_spec: nothing is imported)."""
+    return tuple(p for p in FRAMEWORKS[framework].requires if importlib.util.find_spec(p) is None)
+
+
+def gpu_present() -> bool:
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+@dataclass(frozen=True)
+class Cell:
+    task: str
+    framework: str
+    variant: str
+    device: str = "cpu"
+    dataset: str | None = None
+    mode: str | None = None
+    params: tuple[tuple[str, object], ...] = field(default=())  # sweep / --set overrides
+
+    @property
+    def key(self) -> str:
+        parts = [self.task, self.framework, self.variant, self.device]
+        if self.dataset:
+            parts.append(self.dataset)
+        if self.mode:
+            parts.append(self.mode)
+        parts += [f"{k}={v}" for k, v in self.params]
+        return "/".join(parts)
+
+    @property
+    def slug(self) -> str:
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.key.replace("/", "__"))
+
+    @property
+    def label(self) -> str:
+        extra = " ".join(x for x in (self.dataset, self.mode) if x)
+        extra += "".join(f" {k}={v}" for k, v in self.params)
+        return f"{self.task} · {self.framework}/{self.variant}" + (f" · {extra.strip()}" if extra else "")
+
+
+def enumerate_cells(tasks, frameworks, devices=("cpu",), datasets=None, modes=None, variant_filter=None,
+                    sweeps=None) -> list[Cell]:
+    """Every cell of the matrix, in a stable order: task, framework, variant, dataset, mode, sweep."""
+    cells = []
+    for task in tasks:
+        info = TASKS[task]
+        task_datasets = [d for d in (datasets or []) if d in info.datasets] or _default_datasets(info)
+        task_modes = [m for m in (modes or []) if m in info.modes] or list(info.modes) or [None]
+        for fw in frameworks:
+            names = list(variants(task, fw)) or ["default"]
+            if variant_filter:
+                names = [v for v in names if v in variant_filter] or names[:0]
+            for variant in names:
+                for device in devices:
+                    for dataset in task_datasets:
+                        for mode in task_modes:
+                            for params in sweeps or [()]:
+                                cells.append(Cell(task, fw, variant, device, dataset, mode, tuple(params)))
+    return cells
+
+
+def _default_datasets(info) -> list:
+    if info.kind == "linreg":
+        return list(info.datasets)
+    if info.kind == "mnist":
+        return ["mnist"]
+    return [None]

@@ -1,0 +1,280 @@
+"""The tasks, defined once and framework-free.
+
+Every implementation file reads its constants from here (layer sizes, learning rates, epochs,
+normalisation), so a change in the spec reaches every framework. Nothing in this module imports a
+deep-learning framework.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+PROFILES = ("smoke", "quick", "full")
+INITS = ("native", "shared")
+
+
+class SpecError(ValueError):
+    """A bad task, profile, dataset or override: reported as one line, exit 2."""
+
+
+# --------------------------------------------------------------------------------------------------
+# x² descent
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class X2Spec:
+    task: str = "x2_descent"
+    x0: float = 10.0
+    lr: float = 0.1
+    steps: int = 20
+    seed: int = 0
+    variant: str = ""
+    device: str = "cpu"
+
+    def exact_trajectory(self) -> list[float]:
+        """x_{k+1} = x_k - lr * 2 x_k = (1 - 2 lr) x_k, so x_k = x0 (1 - 2 lr)^k."""
+        return [self.x0 * (1.0 - 2.0 * self.lr) ** k for k in range(self.steps + 1)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Linear regression Y = XA + b, MSE
+# --------------------------------------------------------------------------------------------------
+LINREG_DATASETS = ("synthetic", "diabetes", "california")
+LINREG_MODES = ("full-batch", "sgd", "minibatch")
+
+# Learning rate, epochs and batch size per mode: the same for every framework. Features are
+# standardised, so these are stable for every dataset. `max_rows` bounds the rows one epoch visits in
+# SGD mode (batch 1): the same rows, in the same order, for every framework.
+LINREG_MODE_SETTINGS = {
+    "full-batch": dict(lr=0.1, batch_size=None),
+    "minibatch": dict(lr=0.02, batch_size=32),
+    "sgd": dict(lr=0.005, batch_size=1),
+}
+LINREG_EPOCHS = {  # profile -> mode -> epochs
+    "smoke": {"full-batch": 200, "minibatch": 3, "sgd": 1},
+    "quick": {"full-batch": 300, "minibatch": 5, "sgd": 1},
+    "full": {"full-batch": 500, "minibatch": 10, "sgd": 2},
+}
+LINREG_SGD_MAX_ROWS = {"smoke": 256, "quick": 1000, "full": 2000}
+
+
+@dataclass(frozen=True)
+class LinRegSpec:
+    task: str = "linear_regression"
+    dataset: str = "synthetic"
+    mode: str = "full-batch"
+    lr: float = 0.1
+    epochs: int = 300
+    batch_size: int | None = None  # None: the whole training set (full-batch gradient descent)
+    max_rows: int | None = None  # rows used per epoch (SGD mode), None: all
+    # synthetic data: X ~ N(0, 1)^(n x d), Y = X A + b + noise, A and b drawn from the seed
+    n: int = 2000
+    d: int = 8
+    noise: float = 0.1
+    test_fraction: float = 0.2
+    seed: int = 0
+    init: str = "native"  # linear regression always starts from zeros; kept for a uniform CLI
+    variant: str = ""  # the idiom to run (an implementation's VARIANTS key)
+    device: str = "cpu"  # "cpu" | "gpu"
+
+    @property
+    def n_outputs(self) -> int:
+        return 1
+
+
+# --------------------------------------------------------------------------------------------------
+# MNIST MLP and CNN
+# --------------------------------------------------------------------------------------------------
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+IDX_DATASETS = ("mnist", "fashion-mnist")
+
+
+@dataclass(frozen=True)
+class MnistSpec:
+    task: str
+    dataset: str = "mnist"
+    input_shape: tuple[int, int, int] = (28, 28, 1)  # H, W, C: the harness hands out NHWC float32
+    num_classes: int = 10
+    hidden: tuple[int, ...] = (256, 128)  # MLP: 784-256-128-10, ReLU
+    conv_filters: tuple[int, ...] = (32, 64)  # CNN: conv 3x3 valid + ReLU + max-pool 2, twice
+    kernel_size: int = 3
+    pool_size: int = 2
+    lr: float = 1e-3  # Adam
+    beta1: float = 0.9
+    beta2: float = 0.999
+    # Adam's epsilon: None keeps each framework's default (torch/optax/TF1 1e-8, Keras 1e-7);
+    # `--init shared` sets it to 1e-8 everywhere (see harness.parity).
+    adam_eps: float | None = None
+    batch_size: int = 128
+    epochs: int = 5
+    train_subset: int | None = None  # None: all 60 000 training images
+    test_subset: int | None = None  # None: all 10 000 test images
+    target_accuracy: float | None = None
+    seed: int = 0
+    init: str = "native"  # "native": each framework's initialiser; "shared": the spec's weights
+    mean: float = MNIST_MEAN
+    std: float = MNIST_STD
+    variant: str = ""  # the idiom to run (an implementation's VARIANTS key)
+    device: str = "cpu"  # "cpu" | "gpu"
+
+    @property
+    def model(self) -> str:
+        return "cnn" if self.task == "mnist_cnn" else "mlp"
+
+    @property
+    def input_size(self) -> int:
+        h, w, c = self.input_shape
+        return h * w * c
+
+    @property
+    def flat_size(self) -> int:
+        """Features after the CNN's second pooling: 28 -> 26 -> 13 -> 11 -> 5, x 64 = 1600."""
+        size = self.input_shape[0]
+        for _ in self.conv_filters:
+            size = (size - self.kernel_size + 1) // self.pool_size
+        return size * size * self.conv_filters[-1]
+
+    @property
+    def param_count(self) -> int:
+        """What every framework's model must have (MLP 235,146; CNN 34,826)."""
+        if self.model == "mlp":
+            sizes = (self.input_size, *self.hidden, self.num_classes)
+            return sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+        count, channels = 0, self.input_shape[2]
+        for filters in self.conv_filters:
+            count += self.kernel_size**2 * channels * filters + filters
+            channels = filters
+        return count + self.flat_size * self.num_classes + self.num_classes
+
+
+MNIST_PROFILES = {  # profile -> task -> overrides
+    "smoke": {
+        "mnist_mlp": dict(train_subset=2048, test_subset=1000, epochs=1, target_accuracy=None),
+        "mnist_cnn": dict(train_subset=1024, test_subset=500, epochs=1, target_accuracy=None),
+    },
+    "quick": {
+        "mnist_mlp": dict(train_subset=12000, test_subset=2000, epochs=2, target_accuracy=0.93),
+        "mnist_cnn": dict(train_subset=6000, test_subset=2000, epochs=1, target_accuracy=0.90),
+    },
+    "full": {
+        "mnist_mlp": dict(epochs=5, target_accuracy=0.975),
+        "mnist_cnn": dict(epochs=3, target_accuracy=0.985),
+    },
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry of tasks
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str
+    kind: str  # "x2" | "linreg" | "mnist"
+    datasets: tuple[str, ...] = ()
+    modes: tuple[str, ...] = ()
+    description: str = ""
+    # the phases of an implementation file, in reading order (the idiom guide aligns on them)
+    phases: tuple[str, ...] = field(default=("model", "loss", "step", "train", "evaluate", "export"))
+
+
+TASKS: dict[str, Task] = {
+    "x2_descent": Task(
+        "x2_descent", "Gradient descent on x²", "x2",
+        description="minimise f(x) = x², x0 = 10, lr = 0.1, 20 steps; exact: x_k = 10·0.8^k",
+        phases=("model", "step", "train"),
+    ),
+    "linear_regression": Task(
+        "linear_regression", "Linear regression Y = XA + b", "linreg",
+        datasets=LINREG_DATASETS, modes=LINREG_MODES,
+        description="MSE, standardised features, zero init; full-batch, SGD (batch 1), mini-batch (32)",
+    ),
+    "mnist_mlp": Task(
+        "mnist_mlp", "MNIST MLP 784-256-128-10", "mnist", datasets=IDX_DATASETS,
+        description="ReLU, Adam 1e-3, softmax cross-entropy on logits; 235,146 parameters",
+    ),
+    "mnist_cnn": Task(
+        "mnist_cnn", "MNIST CNN (2 conv + 1 dense)", "mnist", datasets=IDX_DATASETS,
+        description="conv32-pool-conv64-pool-dense10, Adam 1e-3; 34,826 parameters",
+    ),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise SpecError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def make_spec(task: str, profile: str = "full", dataset: str | None = None, mode: str | None = None,
+              init: str = "native", **overrides):
+    """The spec of one cell: task defaults, then the profile's settings, then explicit overrides."""
+    kind = get_task(task).kind
+    if profile not in PROFILES:
+        raise SpecError(f"unknown profile {profile!r}; choose from {', '.join(PROFILES)}")
+    if init not in INITS:
+        raise SpecError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+    if kind == "x2":
+        cls, values = X2Spec, {}
+    elif kind == "linreg":
+        dataset = dataset or "synthetic"
+        mode = mode or "full-batch"
+        if dataset not in LINREG_DATASETS:
+            raise SpecError(f"unknown dataset {dataset!r} for {task}; choose from {', '.join(LINREG_DATASETS)}")
+        if mode not in LINREG_MODES:
+            raise SpecError(f"unknown mode {mode!r}; choose from {', '.join(LINREG_MODES)}")
+        values = dict(dataset=dataset, mode=mode, epochs=LINREG_EPOCHS[profile][mode], init=init,
+                      **LINREG_MODE_SETTINGS[mode])
+        if mode == "sgd":
+            values["max_rows"] = LINREG_SGD_MAX_ROWS[profile]
+        if profile == "smoke":
+            values.update(n=512, d=4)
+        cls = LinRegSpec
+    else:
+        dataset = dataset or "mnist"
+        if dataset not in IDX_DATASETS:
+            raise SpecError(f"unknown dataset {dataset!r} for {task}; choose from {', '.join(IDX_DATASETS)}")
+        values = dict(task=task, dataset=dataset, init=init, **MNIST_PROFILES[profile][task])
+        if init == "shared":
+            values["adam_eps"] = 1e-8
+        if dataset != "mnist":
+            values["target_accuracy"] = None  # the targets are MNIST's
+        cls = MnistSpec
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in overrides.items():
+        if key not in names or key == "task":
+            raise SpecError(f"{task} has no setting {key!r}; settings: {', '.join(sorted(names - {'task'}))}")
+        values[key] = value
+    return cls(**values)
+
+
+def spec_to_dict(spec) -> dict:
+    return dataclasses.asdict(spec)
+
+
+def spec_from_dict(values: dict):
+    values = dict(values)
+    kind = get_task(values["task"]).kind
+    cls = {"x2": X2Spec, "linreg": LinRegSpec, "mnist": MnistSpec}[kind]
+    for key in ("input_shape", "hidden", "conv_filters"):
+        if key in values and values[key] is not None:
+            values[key] = tuple(values[key])
+    return cls(**values)
+
+
+def coerce_override(task: str, key: str, text: str):
+    """Parse a `--sweep key=v1,v2` / `--set key=value` value with the type of the spec field."""
+    spec = make_spec(task, "smoke")
+    if not hasattr(spec, key) or key == "task":
+        names = sorted(f.name for f in dataclasses.fields(spec) if f.name != "task")
+        raise SpecError(f"{task} has no setting {key!r}; settings: {', '.join(names)}")
+    current = getattr(spec, key)
+    try:
+        if isinstance(current, bool):
+            return text.lower() in ("1", "true", "yes")
+        if isinstance(current, int) or key in ("batch_size", "max_rows", "train_subset", "test_subset"):
+            return int(text)
+        if isinstance(current, float) or key in ("adam_eps", "target_accuracy"):
+            return float(text)
+    except ValueError:
+        raise SpecError(f"bad value {text!r} for {key}: expected a number") from None
+    return text

@@ -1,0 +1,110 @@
+"""MNIST MLP in PyTorch: an nn.Module, Adam, and the five-line training loop every PyTorch user knows."""
+import numpy as np
+import torch
+from torch import nn
+
+from harness.init import shared_params
+
+VARIANTS = {
+    "eager": "in-memory tensors sliced per batch, eager mode",
+    "dataloader": "TensorDataset + DataLoader with the harness's batch order (a batch sampler)",
+    "compile": "torch.compile(model): first step includes the Inductor compile",
+}
+
+
+# %% model
+class MLP(nn.Module):
+    def __init__(self, sizes):
+        super().__init__()
+        layers = []
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the last layer: it returns logits
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def build_model(spec):
+    model = MLP((spec.input_size, *spec.hidden, spec.num_classes))
+    if spec.init == "shared":  # the spec's weights; nn.Linear stores its kernel as [out, in]
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        with torch.no_grad():
+            for layer, params in zip(linears, shared_params(spec)):
+                layer.weight.copy_(torch.from_numpy(params["kernel"].T))
+                layer.bias.copy_(torch.from_numpy(params["bias"]))
+    return model.to(device_of(spec))
+
+
+def device_of(spec):
+    return torch.device("cuda" if spec.device == "gpu" else "cpu")
+
+
+def count_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# %% loss
+loss_fn = nn.CrossEntropyLoss()  # softmax + negative log-likelihood on logits, mean over the batch
+
+
+# %% step
+def train_step(model, optimizer, x, y):
+    optimizer.zero_grad()  # gradients accumulate in PyTorch: clear them first
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+# %% train
+def train(model, spec, data, rec):
+    device = device_of(spec)
+    eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # torch's default: eps outside the sqrt
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=eps)
+    step_model = torch.compile(model) if spec.variant == "compile" else model
+    x_all = torch.from_numpy(data.x_train).to(device)
+    y_all = torch.from_numpy(data.y_train).to(device)
+    model.train()
+    for epoch in range(spec.epochs):
+        if spec.variant == "dataloader":
+            # the harness's batch order as a batch sampler: DataLoader then yields the same batches
+            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all, y_all),
+                                                 batch_sampler=data.epoch_batches(epoch).tolist())
+            batches = iter(loader)
+        else:
+            batches = ((x_all[idx], y_all[idx]) for idx in torch.from_numpy(data.epoch_batches(epoch)))
+        for x, y in batches:
+            loss = train_step(step_model, optimizer, x, y)
+            rec.step(loss.item())  # .item() waits for the step to finish
+        rec.epoch(model)
+    return model
+
+
+# %% evaluate
+@torch.no_grad()
+def predict(model, x):
+    model.eval()
+    logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32)).to(next(model.parameters()).device))
+    model.train()
+    return logits.cpu().numpy()
+
+
+# %% save
+def save(model, path):
+    torch.save(model.state_dict(), path + ".pt")
+
+
+def load(spec, path):
+    model = build_model(spec)
+    model.load_state_dict(torch.load(path + ".pt", weights_only=True))
+    return model
+
+
+# %% export
+def export_onnx(model, path, example):
+    model.eval()
+    batch = torch.export.Dim("batch")
+    torch.onnx.export(model, (torch.from_numpy(example),), path, dynamo=True,
+                      input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}})
+    return {"exporter": "torch.onnx.export (dynamo)"}

@@ -1,0 +1,49 @@
+"""Shared fixtures: run cells through the real runner (subprocess per cell), read their rows."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import cli
+from harness.runner import read_rows
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    # CI and the tox envs pass DLROSETTA_DATA (../shared/data); say so plainly when it is missing
+    if not os.environ.get("DLROSETTA_DATA"):
+        local = ROOT.parent / "shared" / "data"
+        if local.is_dir():
+            os.environ["DLROSETTA_DATA"] = str(local)
+
+
+@pytest.fixture
+def run_cells(tmp_path):
+    """run_cells(tasks, frameworks, *extra_flags) -> (exit_code, rows): `dlrosetta run` on the smoke
+    profile into a fresh run dir."""
+    counter = {"n": 0}
+
+    def run(tasks, frameworks, *extra, profile="smoke"):
+        counter["n"] += 1
+        out = tmp_path / f"run{counter['n']}"
+        argv = ["run", "--tasks", tasks, "--frameworks", frameworks, "--profile", profile, "--out", str(out),
+                "--no-progress", "--timeout", "900", *extra]
+        code = cli.main(argv)
+        return code, read_rows(out / "results.jsonl")
+
+    return run
+
+
+def by_cell(rows):
+    return {r["cell"]: r for r in rows}
+
+
+def assert_all_ok(rows, expected_count=None):
+    assert rows, "no cell ran"
+    bad = [(r["cell"], r["status"], r["error"]) for r in rows if r["status"] != "ok"]
+    assert not bad, f"cells not ok: {bad}"
+    if expected_count is not None:
+        assert len(rows) == expected_count, [r["cell"] for r in rows]
