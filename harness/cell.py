@@ -23,6 +23,8 @@ from harness.measure import Recorder, softmax_cross_entropy, time_calls
 from harness.registry import FRAMEWORKS, module_name
 from harness.tasks import TASKS, spec_from_dict
 
+PARITY_ROWS = 32  # rows of x_train whose initial outputs `dlrosetta parity` compares
+
 
 def maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -150,11 +152,17 @@ def run(job: dict) -> dict:
     if hasattr(module, "count_params"):
         metrics["param_count"] = int(module.count_params(model))
         metrics["param_count_expected"] = getattr(spec, "param_count", None)
+    if job.get("parity"):  # `dlrosetta parity`: the untrained model's logits on a fixed batch
+        metrics["initial_outputs"] = np.asarray(module.predict(model, data.x_train[:PARITY_ROWS]),
+                                                np.float64).tolist()
     rec.start()
     model = module.train(model, spec, data, rec)
     sync_device(framework, device)
     timing.update(rec.timing())
 
+    if job.get("parity"):  # per-step losses (Keras's running means turned back into per-step values)
+        metrics["step_losses"] = rec.step_losses()
+        metrics["step_losses_from_running_mean"] = rec.running_mean_losses
     # -- evaluate ------------------------------------------------------------------------------------
     if kind == "mnist":
         if not rec.evals:  # an implementation that did not evaluate per epoch
@@ -212,7 +220,7 @@ def run(job: dict) -> dict:
     if job.get("onnx", True) and hasattr(module, "export_onnx"):
         from harness import onnx_parity
 
-        result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir)
+        result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir, native_infer_ms=timing["infer_ms"])
     result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)
     result["timing"]["process_start_s"] = time.time() - t_process
     return result

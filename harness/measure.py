@@ -59,6 +59,7 @@ class Recorder:
         self._t_epoch = None
         self._epoch_step0 = 0
         self._last_progress = 0.0
+        self.running_mean_losses = False  # set by `keras_callback`: Keras logs the epoch's running mean
 
     # -- boundaries ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -112,6 +113,7 @@ class Recorder:
         import keras
 
         rec = self
+        rec.running_mean_losses = True  # logs["loss"] after batch k is the mean of the epoch's first k
 
         class RecorderCallback(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
@@ -139,6 +141,23 @@ class Recorder:
         return RecorderCallback()
 
     # -- results ----------------------------------------------------------------------------------
+    def step_losses(self) -> list:
+        """The loss of every step. Keras's `fit` logs the epoch's running mean m_k after batch k (over
+        equal batches), so batch k's own loss is k*m_k - (k-1)*m_{k-1}; other frameworks give it directly."""
+        if not self.running_mean_losses:
+            return list(self.losses)
+        out, k, previous, epoch = [], 0, 0.0, None
+        for value, e in zip(self.losses, self.step_epoch):
+            if e != epoch:
+                k, previous, epoch = 0, 0.0, e
+            k += 1
+            if value is None:
+                out.append(None)
+                continue
+            out.append(k * value - (k - 1) * previous)
+            previous = value
+        return out
+
     def steady_steps(self) -> list[float]:
         """Step times without each epoch's first step (data-pipeline start-up, compile on step 1)."""
         first_of_epoch = {self.step_epoch.index(e) for e in set(self.step_epoch)}

@@ -21,6 +21,9 @@ from harness.registry import FRAMEWORKS, Cell, applicability, gpu_present, missi
 from harness.tasks import make_spec, spec_to_dict
 
 SCHEMA = 1
+# a linear regression diverged when its test MSE ends worse than the zero model it started from (and
+# far from least squares); an under-trained one (few steps, small lr) is slow, not failed
+DIVERGED_FACTOR = 10.0
 KEEP_ENV = ("PATH", "HOME", "USER", "LANG", "LC_ALL", "VIRTUAL_ENV", "PYTHONPATH", "LD_LIBRARY_PATH",
             "CUDA_HOME", "DLROSETTA_DATA", "DLROSETTA_CACHE", "DLROSETTA_OFFLINE", "DLROSETTA_IMPL_PACKAGE",
             "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -36,6 +39,7 @@ class RunOptions:
     init: str = "native"
     onnx: bool = True
     run_id: str = ""
+    parity: bool = False  # record per-step losses and initial outputs (`dlrosetta parity`)
 
 
 def cell_env(cell: Cell, opts: RunOptions) -> dict:
@@ -57,6 +61,10 @@ def cell_env(cell: Cell, opts: RunOptions) -> dict:
     if cell.device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
         env["JAX_PLATFORMS"] = "cpu"
+    if opts.parity:  # `dlrosetta parity`: deterministic kernels, and true fp32 (no TF32) on a GPU
+        env.update(TF_DETERMINISTIC_OPS="1", NVIDIA_TF32_OVERRIDE="0", JAX_DEFAULT_MATMUL_PRECISION="highest")
+        if cell.device == "gpu":
+            env.update(XLA_FLAGS="--xla_gpu_deterministic_ops=true", CUBLAS_WORKSPACE_CONFIG=":4096:8")
     # the idiom to run, for the rare file that must choose before its framework is imported
     env["DLROSETTA_VARIANT"] = cell.variant
     backend = FRAMEWORKS[cell.framework].keras_backend
@@ -108,7 +116,7 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None) -> dict:
         stale.unlink(missing_ok=True)
     job = {"framework": cell.framework, "device": cell.device, "spec": row["spec"], "threads": opts.threads,
            "cell_dir": str(cell_dir.resolve()), "result_path": str(result_path.resolve()),
-           "data_dir": opts.data_dir, "onnx": opts.onnx, "t_spawn": time.time()}
+           "data_dir": opts.data_dir, "onnx": opts.onnx, "parity": opts.parity, "t_spawn": time.time()}
     (cell_dir / "job.json").write_text(json.dumps(job, indent=1))
     log_path = cell_dir / "log.txt"
     t0 = time.perf_counter()
@@ -151,6 +159,10 @@ def check_row(row: dict) -> tuple[str, str | None]:
         value = m.get(key)
         if value is not None and value != value:  # NaN
             return "failed", f"diverged: {key} is NaN"
+    floor, start = m.get("closed_form_test_mse"), m.get("first_loss")
+    if floor and start and m.get("test_mse") is not None and m["test_mse"] > max(DIVERGED_FACTOR * floor, start):
+        return "failed", (f"diverged: test MSE {m['test_mse']:.4g} is worse than the untrained model's "
+                          f"{start:.4g} (least squares: {floor:.4g})")
     return "ok", None
 
 
