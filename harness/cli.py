@@ -154,7 +154,7 @@ def parse_overrides(tasks, items, multi: bool) -> list[tuple[str, list]]:
 def cmd_list(args) -> int:
     sel = select(args)
     cells = enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"], sel["modes"],
-                            sel["variants"])
+                            sel["variants"], profile=args.profile)
     rows = []
     for c in cells:
         na = applicability(c.task, c.framework)
@@ -189,7 +189,7 @@ def cmd_run(args) -> int:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
     cells = enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"], sel["modes"],
-                            sel["variants"], params)
+                            sel["variants"], params, profile=args.profile)
     if not cells:
         raise UsageError("the selection matches no cell")
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from harness.tasks import TASKS, SpecError
+from harness.tasks import SECONDARY, TASKS, SpecError
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,7 @@ class Cell:
     dataset: str | None = None
     mode: str | None = None
     params: tuple[tuple[str, object], ...] = field(default=())  # sweep / --set overrides
+    secondary: bool = field(default=False, compare=False)  # a secondary variant under a profile's policy
 
     @property
     def key(self) -> str:
@@ -153,23 +154,32 @@ class Cell:
 
 
 def enumerate_cells(tasks, frameworks, devices=("cpu",), datasets=None, modes=None, variant_filter=None,
-                    sweeps=None) -> list[Cell]:
-    """Every cell of the matrix, in a stable order: task, framework, variant, dataset, mode, sweep."""
+                    sweeps=None, profile: str | None = None) -> list[Cell]:
+    """Every cell of the matrix, in a stable order: task, framework, variant, dataset, mode, sweep.
+
+    Without a `variant_filter`, the profile's SECONDARY policy trims what secondary variants run."""
     cells = []
     for task in tasks:
         info = TASKS[task]
         task_datasets = [d for d in (datasets or []) if d in info.datasets] or _default_datasets(info)
         task_modes = [m for m in (modes or []) if m in info.modes] or list(info.modes) or [None]
+        policy = {} if variant_filter or profile is None else SECONDARY[profile].get(info.kind, {})
         for fw in frameworks:
             names = list(variants(task, fw)) or ["default"]
             if variant_filter:
                 names = [v for v in names if v in variant_filter] or names[:0]
             for variant in names:
+                secondary = variant != names[0] and bool(policy)
                 for device in devices:
                     for dataset in task_datasets:
+                        if secondary and "datasets" in policy and dataset not in policy["datasets"]:
+                            continue
                         for mode in task_modes:
+                            if secondary and "modes" in policy and mode not in policy["modes"]:
+                                continue
                             for params in sweeps or [()]:
-                                cells.append(Cell(task, fw, variant, device, dataset, mode, tuple(params)))
+                                cells.append(Cell(task, fw, variant, device, dataset, mode, tuple(params),
+                                                  secondary=secondary))
     return cells
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from harness import environment
 from harness.registry import FRAMEWORKS, Cell, applicability, gpu_present, missing_packages
-from harness.tasks import make_spec, spec_to_dict
+from harness.tasks import SECONDARY, TASKS, make_spec, spec_to_dict
 
 SCHEMA = 1
 # a linear regression diverged when its test MSE ends worse than the zero model it started from (and
@@ -106,8 +106,10 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None) -> dict:
     if skipped := skip_reason(cell):
         row["status"], row["error"] = skipped
         return row
+    reduced = SECONDARY[opts.profile].get(TASKS[cell.task].kind, {}).get("spec", {}) if cell.secondary else {}
     spec = make_spec(cell.task, opts.profile, dataset=cell.dataset, mode=cell.mode, init=opts.init,
-                     variant=cell.variant, device=cell.device, **dict(cell.params))
+                     variant=cell.variant, device=cell.device, **{**reduced, **dict(cell.params)})
+    row["secondary"] = cell.secondary
     row["spec"] = spec_to_dict(spec)
     cell_dir = opts.out / "cells" / cell.slug
     cell_dir.mkdir(parents=True, exist_ok=True)
