@@ -243,9 +243,27 @@ def cmd_report(args) -> int:
         from reports import render
     except ImportError as exc:
         raise UsageError(f"the report needs the 'report' extra (pip install 'dlrosetta[report]'): {exc}") from None
+    _onnx_cross_check(args.run_dirs[-1])
     out = render.render(args.run_dirs, args.output)
     print(f"report: {out}")
     return 0
+
+
+def _onnx_cross_check(run_dir) -> None:
+    """Every column's ONNX file of a task on the same inputs (needs onnxruntime; skipped without it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None:
+        print("onnx cross-check skipped: onnxruntime is not installed here", file=sys.stderr)
+        return
+    from harness import onnx_cross
+
+    try:
+        path = onnx_cross.write(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the report is still worth having
+        print(f"onnx cross-check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return
+    print(f"onnx cross-check: {path}")
 
 
 def main(argv=None) -> int:

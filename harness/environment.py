@@ -13,7 +13,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("numpy", "torch", "lightning", "tensorflow", "tf-keras", "keras", "jax", "jaxlib", "flax", "optax",
+PACKAGES = ("numpy", "torch", "lightning", "tensorflow", "tf-keras", "keras", "jax", "jaxlib", "flax", "optax", "dm-haiku",
             "onnx", "onnxruntime", "onnxscript", "tf2onnx", "jax2onnx", "scikit-learn", "pandas", "plotly")
 
 

@@ -159,8 +159,11 @@ class Recorder:
         return out
 
     def steady_steps(self) -> list[float]:
-        """Step times without each epoch's first step (data-pipeline start-up, compile on step 1)."""
+        """Step times without each epoch's first step (data-pipeline start-up, compile on step 1).
+        Where every epoch is one step (full-batch gradient descent), all steps but the very first."""
         first_of_epoch = {self.step_epoch.index(e) for e in set(self.step_epoch)}
+        if len(first_of_epoch) == len(self.step_times):
+            return self.step_times[1:]
         return [t for i, t in enumerate(self.step_times) if i not in first_of_epoch]
 
     def timing(self) -> dict:

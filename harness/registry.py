@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from harness.tasks import SECONDARY, TASKS, SpecError
+from harness.tasks import PRIMARY_MODES, SECONDARY, TASKS, SpecError
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ FRAMEWORKS: dict[str, Framework] = {f.name: f for f in (
               ("keras", "tensorflow"), keras_backend="tensorflow"),
     Framework("jax", "JAX + Optax", "jax", "jax", ("jax", "optax"), ("jax", "jaxlib", "optax")),
     Framework("flax", "Flax", "jax", "flax", ("jax", "flax", "optax"), ("jax", "flax", "optax")),
+    Framework("haiku", "Haiku", "jax", "haiku", ("jax", "haiku", "optax"), ("jax", "dm-haiku", "optax")),
     Framework("keras-jax", "Keras 3 · JAX", "jax", "keras", ("keras", "jax"), ("keras", "jax"),
               keras_backend="jax"),
     Framework("keras-torch", "Keras 3 · PyTorch", "torch", "keras", ("keras", "torch"), ("keras", "torch"),
@@ -56,6 +57,7 @@ NOT_APPLICABLE = {
     ("x2_descent", "keras-jax"): "x² has no model or data: compile/fit has nothing to fit",
     ("x2_descent", "keras-torch"): "x² has no model or data: compile/fit has nothing to fit",
     ("x2_descent", "flax"): "x² has no layers: plain JAX is the idiom (see the jax column)",
+    ("x2_descent", "haiku"): "x² has no layers: plain JAX is the idiom (see the jax column)",
     ("mnist_mlp", "numpy"): "the numpy reference covers x² and linear regression",
     ("mnist_cnn", "numpy"): "the numpy reference covers x² and linear regression",
 }
@@ -162,7 +164,8 @@ def enumerate_cells(tasks, frameworks, devices=("cpu",), datasets=None, modes=No
     for task in tasks:
         info = TASKS[task]
         task_datasets = [d for d in (datasets or []) if d in info.datasets] or _default_datasets(info)
-        task_modes = [m for m in (modes or []) if m in info.modes] or list(info.modes) or [None]
+        default_modes = PRIMARY_MODES.get(profile, info.modes) if info.modes else info.modes
+        task_modes = [m for m in (modes or []) if m in info.modes] or list(default_modes) or [None]
         policy = {} if variant_filter or profile is None else SECONDARY[profile].get(info.kind, {})
         for fw in frameworks:
             names = list(variants(task, fw)) or ["default"]

@@ -28,12 +28,17 @@ class MLP(nn.Module):
 def build_model(spec):
     model = MLP((spec.input_size, *spec.hidden, spec.num_classes))
     if spec.init == "shared":  # the spec's weights; nn.Linear stores its kernel as [out, in]
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        with torch.no_grad():
-            for layer, params in zip(linears, shared_params(spec)):
-                layer.weight.copy_(torch.from_numpy(params["kernel"].T))
-                layer.bias.copy_(torch.from_numpy(params["bias"]))
+        copy_weights(model, [(p["kernel"].T, p["bias"]) for p in shared_params(spec)])
     return model.to(device_of(spec))
+
+
+def copy_weights(model, weights):
+    """(weight, bias) numpy pairs, already in torch's layout, into the layers that have them, in order."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    with torch.no_grad():
+        for layer, (weight, bias) in zip(layers, weights, strict=True):
+            layer.weight.copy_(torch.from_numpy(weight))
+            layer.bias.copy_(torch.from_numpy(bias))
 
 
 def device_of(spec):
@@ -105,6 +110,7 @@ def load(spec, path):
 def export_onnx(model, path, example):
     model.eval()
     batch = torch.export.Dim("batch")
-    torch.onnx.export(model, (torch.from_numpy(example),), path, dynamo=True,
+    example = torch.from_numpy(example).to(next(model.parameters()).device)
+    torch.onnx.export(model, (example,), path, dynamo=True,
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}})
     return {"exporter": "torch.onnx.export (dynamo)"}

@@ -1,0 +1,136 @@
+"""Linear regression Y = XA + b in PyTorch: autograd fills A.grad and b.grad, four ways to apply them.
+
+The three hand-written updates differ only in how the new A is kept out of autograd's graph: a new
+tensor, a detached copy updated in place, or the same tensor updated in place; the fourth lets
+nn.Linear and torch.optim.SGD do it.
+"""
+import numpy as np
+import torch
+from torch import nn
+
+VARIANTS = {
+    "new_leaf": "A = (A - lr * A.grad).detach().requires_grad_(): a fresh leaf tensor every step",
+    "clone_detach": "A.clone().detach(): a copy outside the graph, updated in place, made a leaf again",
+    "data": "A.data -= lr * A.grad: update the storage behind autograd's back, then zero A.grad",
+    "optim": "nn.Linear + torch.optim.SGD: zero_grad, backward, step",
+}
+
+
+# %% model
+def build_model(spec):
+    """A (d, 1) and b (1,), zeros: two leaf tensors, or an nn.Linear for the optimizer variant."""
+    device = torch.device("cuda" if spec.device == "gpu" else "cpu")
+    if spec.variant == "optim":
+        model = nn.Linear(spec.d, 1, device=device)  # stores A transposed: weight is [out, in]
+        nn.init.zeros_(model.weight)
+        nn.init.zeros_(model.bias)
+        return model
+    # requires_grad=True makes them leaves of every graph they enter: backward() fills their .grad
+    return {"A": torch.zeros(spec.d, 1, device=device, requires_grad=True),
+            "b": torch.zeros(1, device=device, requires_grad=True)}
+
+
+def parameters(model):
+    return list(model.parameters()) if isinstance(model, nn.Module) else list(model.values())
+
+
+def count_params(model):
+    return sum(p.numel() for p in parameters(model))
+
+
+def forward(model, x):
+    if isinstance(model, nn.Module):
+        return model(x)
+    return x @ model["A"] + model["b"]
+
+
+# %% loss
+loss_fn = nn.MSELoss()  # mean over the samples
+
+
+# %% step
+def update_new_leaf(p, lr):
+    # p - lr * p.grad is recorded in the graph like any computation: detach it, make it a leaf again
+    return (p - lr * p.grad).detach().requires_grad_()
+
+
+def update_clone_detach(p, lr):
+    p_next = p.clone().detach()  # a copy with no history (torch's advice instead of torch.tensor(p))
+    p_next -= lr * p.grad  # in place on a tensor outside the graph: nothing is recorded
+    return p_next.requires_grad_()
+
+
+def update_data(p, lr):
+    p.data -= lr * p.grad  # .data is the same storage, invisible to autograd (today: torch.no_grad())
+    p.grad.zero_()  # the same leaf is used again, and gradients accumulate: clear them
+    return p
+
+
+UPDATES = {"new_leaf": update_new_leaf, "clone_detach": update_clone_detach, "data": update_data}
+
+
+def train_step(params, x, y, lr, update):
+    loss = loss_fn(forward(params, x), y)
+    loss.backward()  # fills params["A"].grad and params["b"].grad
+    return {name: update(p, lr) for name, p in params.items()}, loss
+
+
+def train_step_optim(model, optimizer, x, y):
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()  # p -= lr * p.grad under torch.no_grad(), for every parameter it was given
+    return loss
+
+
+# %% train
+def train(model, spec, data, rec):
+    device = parameters(model)[0].device
+    if spec.variant == "optim":
+        optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)
+    for epoch in range(spec.epochs):
+        for x, y in data.batches(epoch):
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+            if spec.variant == "optim":
+                loss = train_step_optim(model, optimizer, x, y)
+            else:
+                model, loss = train_step(model, x, y, spec.lr, UPDATES[spec.variant])
+            rec.step(loss.item())  # .item() waits for the step to finish
+        rec.epoch(model)
+    return model
+
+
+# %% evaluate
+@torch.no_grad()
+def predict(model, x):
+    x = torch.from_numpy(np.asarray(x, dtype=np.float32)).to(parameters(model)[0].device)
+    return forward(model, x).cpu().numpy()
+
+
+# %% save
+def save(model, path):
+    torch.save(model.state_dict() if isinstance(model, nn.Module) else model, path + ".pt")
+
+
+def load(spec, path):
+    state = torch.load(path + ".pt", weights_only=True)  # tensors keep requires_grad: leaves again
+    if spec.variant != "optim":
+        return state
+    model = build_model(spec)
+    model.load_state_dict(state)
+    return model
+
+
+# %% export
+def export_onnx(model, path, example):
+    if not isinstance(model, nn.Module):  # the exporter traces a module: put A and b into an nn.Linear
+        linear = nn.Linear(*model["A"].shape, device=model["A"].device)
+        with torch.no_grad():
+            linear.weight.copy_(model["A"].T)
+            linear.bias.copy_(model["b"])
+        model = linear
+    example = torch.from_numpy(example).to(parameters(model)[0].device)
+    batch = torch.export.Dim("batch")
+    torch.onnx.export(model.eval(), (example,), path, dynamo=True, input_names=["x"], output_names=["y"],
+                      dynamic_shapes=({0: batch},))  # one entry per forward argument: axis 0 is dynamic
+    return {"exporter": "torch.onnx.export (dynamo)"}

@@ -1,0 +1,55 @@
+"""MNIST CNN in Flax (nnx, and linen as a variant): NHWC images, HWIO kernels, no layout conversion.
+Trained exactly like the MLP: loss, step, train, predict, save and export come from mnist_mlp/flax.py."""
+import flax.linen as nn
+from flax import nnx
+
+from implementations.mnist_mlp.flax import (  # noqa: F401 - the harness calls these
+    count_params, export_onnx, linen_state, loss_fn, predict, restore, save, train, train_step, with_init)
+
+VARIANTS = {
+    "nnx": "flax.nnx Module (nnx.Conv, nnx.max_pool) + nnx.Optimizer + @nnx.jit train_step",
+    "linen": "flax.linen Module (nn.Conv, nn.max_pool) + TrainState + @jax.jit train_step",
+}
+
+
+# %% model
+class CNN(nnx.Module):
+    def __init__(self, spec, *, rngs):
+        k, channels = spec.kernel_size, (spec.input_shape[2], *spec.conv_filters)
+        self.convs = nnx.List([nnx.Conv(c_in, c_out, kernel_size=(k, k), padding="VALID", rngs=rngs)
+                               for c_in, c_out in zip(channels[:-1], channels[1:])])
+        self.dense = nnx.Linear(spec.flat_size, spec.num_classes, rngs=rngs)
+        self.pool = (spec.pool_size, spec.pool_size)
+
+    def __call__(self, x):
+        for conv in self.convs:
+            # window and strides by keyword: jax2onnx's max_pool plugin needs them so
+            x = nnx.max_pool(nnx.relu(conv(x)), window_shape=self.pool, strides=self.pool)
+        return self.dense(x.reshape(x.shape[0], -1))  # flatten (h, w, c), then logits
+
+
+class LinenCNN(nn.Module):
+    conv_filters: tuple
+    kernel_size: int
+    pool_size: int
+    num_classes: int
+
+    @nn.compact
+    def __call__(self, x):
+        k, p = self.kernel_size, self.pool_size
+        for filters in self.conv_filters:
+            x = nn.max_pool(nn.relu(nn.Conv(filters, (k, k), padding="VALID")(x)), window_shape=(p, p),
+                            strides=(p, p))
+        return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
+
+
+def build_model(spec):
+    if spec.variant == "linen":
+        module = LinenCNN(spec.conv_filters, spec.kernel_size, spec.pool_size, spec.num_classes)
+        return linen_state(module, spec.input_shape, spec)
+    model = CNN(spec, rngs=nnx.Rngs(spec.seed))
+    return with_init(model, [*model.convs, model.dense], spec)
+
+
+def load(spec, path):
+    return restore(build_model(spec), path)

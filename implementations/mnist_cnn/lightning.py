@@ -1,0 +1,17 @@
+"""MNIST CNN in Lightning: the PyTorch CNN inside the MLP's LightningModule, trained exactly like the MLP."""
+from implementations.mnist_cnn import pytorch
+# trained exactly like the MLP: the LightningModule, Trainer, predict, save and export come from its file
+from implementations.mnist_mlp.lightning import (  # noqa: F401
+    Classifier, adam_settings, count_params, export_onnx, predict, save, train)
+
+VARIANTS = {"trainer": "LightningModule (training_step, configure_optimizers) + Trainer.fit"}
+
+
+# %% model
+def build_model(spec):
+    return Classifier(pytorch.build_model(spec), **adam_settings(spec))  # the PyTorch column's CNN
+
+
+# %% save
+def load(spec, path):
+    return Classifier.load_from_checkpoint(path + ".ckpt", network=pytorch.build_model(spec), weights_only=True)

@@ -1,0 +1,53 @@
+"""MNIST CNN in PyTorch: nn.Conv2d and nn.MaxPool2d in an nn.Module, trained exactly like the MLP."""
+import torch
+from torch import nn
+
+from harness.init import dense_rows_nhwc_to_nchw, shared_params
+# trained exactly like the MLP: the loss, step, loop, predict, save and export come from its file
+from implementations.mnist_mlp.pytorch import (  # noqa: F401
+    copy_weights, count_params, device_of, export_onnx, predict, save, train)
+
+VARIANTS = {
+    "eager": "in-memory tensors sliced per batch, eager mode",
+    "dataloader": "TensorDataset + DataLoader with the harness's batch order (a batch sampler)",
+    "compile": "torch.compile(model): first step includes the Inductor compile",
+}
+
+
+# %% model
+class CNN(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        height, width, channels = spec.input_shape
+        self.image_shape = (channels, height, width)
+        layers = []
+        for filters in spec.conv_filters:  # conv 3x3 "valid" (no padding), ReLU, max-pool 2
+            layers += [nn.Conv2d(channels, filters, spec.kernel_size), nn.ReLU(), nn.MaxPool2d(spec.pool_size)]
+            channels = filters
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(spec.flat_size, spec.num_classes)  # logits
+
+    def forward(self, x):
+        # The harness hands out NHWC images; torch convolves NCHW. With one channel both layouts hold
+        # the same numbers in the same order, so a view (no copy) is enough; with more channels it
+        # would take x.permute(0, 3, 1, 2).
+        x = x.view(-1, *self.image_shape)
+        return self.classifier(torch.flatten(self.features(x), 1))  # flatten keeps the batch axis
+
+
+def build_model(spec):
+    model = CNN(spec)
+    if spec.init == "shared":  # the spec's weights in torch's layouts
+        *convs, dense = shared_params(spec)
+        weights = [(p["kernel"].transpose(3, 2, 0, 1), p["bias"]) for p in convs]  # HWIO -> OIHW
+        # the spec's dense kernel reads features flattened (h, w, c); torch flattens (c, h, w)
+        weights.append((dense_rows_nhwc_to_nchw(dense["kernel"], spec).T, dense["bias"]))
+        copy_weights(model, weights)
+    return model.to(device_of(spec))
+
+
+# %% save
+def load(spec, path):
+    model = build_model(spec)
+    model.load_state_dict(torch.load(path + ".pt", weights_only=True))
+    return model

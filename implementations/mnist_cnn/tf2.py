@@ -1,0 +1,46 @@
+"""MNIST CNN in TF2: tf.nn.conv2d / max_pool2d in a tf.Module, trained exactly like the MLP (loss,
+@tf.function step, loop, checkpoint, export: imported from the MLP file)."""
+import tensorflow as tf
+
+from harness.init import shared_params
+from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls them from this module
+    Dense, count_params, export_onnx, predict, restore, save, train, variables)
+
+VARIANTS = {
+    "function": "in-memory tensors, batches gathered by index, @tf.function train step",
+    "tf_data": "the same step fed by a tf.data.Dataset over the harness's batch indices",
+}
+
+
+# %% model
+class Conv2D(tf.Module):
+    def __init__(self, size, in_channels, filters, params=None):
+        super().__init__()
+        self.kernel, self.bias = variables([size, size, in_channels, filters], params)  # HWIO
+
+    def __call__(self, x):
+        return tf.nn.conv2d(x, self.kernel, strides=1, padding="VALID") + self.bias
+
+
+class CNN(tf.Module):
+    def __init__(self, spec, shared=None):
+        super().__init__()
+        shared = shared or [None] * (len(spec.conv_filters) + 1)
+        channels = (spec.input_shape[-1], *spec.conv_filters)
+        self.convs = [Conv2D(spec.kernel_size, i, o, p) for i, o, p in zip(channels[:-1], channels[1:], shared)]
+        self.dense = Dense(spec.flat_size, spec.num_classes, shared[-1])
+        self.pool, self.flat_size = spec.pool_size, spec.flat_size
+
+    def __call__(self, x):  # x: NHWC, the layout TF's conv2d expects
+        for conv in self.convs:
+            x = tf.nn.max_pool2d(tf.nn.relu(conv(x)), self.pool, self.pool, padding="VALID")
+        return self.dense(tf.reshape(x, [-1, self.flat_size]))  # NHWC flatten: (h, w, c) order
+
+
+def build_model(spec):
+    tf.random.set_seed(spec.seed)
+    return CNN(spec, shared_params(spec) if spec.init == "shared" else None)
+
+
+def load(spec, path):
+    return restore(build_model(spec), path)  # the MLP's restore, into a CNN

@@ -1,0 +1,104 @@
+"""MNIST MLP in plain JAX: parameters are a pytree of arrays, the model a pure function of them,
+jax.value_and_grad + optax.adam inside one @jax.jit step that takes state in and gives state out."""
+import functools
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax2onnx import to_onnx
+
+from harness.init import shared_params
+
+VARIANTS = {"jit": "params pytree + jax.value_and_grad + optax.adam in one @jax.jit train_step"}
+
+
+# %% model
+class Model(NamedTuple):
+    apply: Callable  # apply(params, x) -> logits: a pure, jit-compiled function
+    params: list  # one {"kernel": [in, out], "bias": [out]} dict per layer: a pytree
+
+
+def mlp(params, x):
+    *hidden, last = params
+    for layer in hidden:
+        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])
+    return x @ last["kernel"] + last["bias"]  # logits: no activation on the last layer
+
+
+def init_params(spec, shapes):
+    """LeCun-normal kernels (Flax's default; torch draws U(±1/√fan_in), Keras Glorot) and zero biases.
+    JAX has no hidden global seed: every random draw takes an explicit key, split once per layer."""
+    if spec.init == "shared":  # the spec's weights, already in JAX's [in, out] / HWIO layout
+        return jax.tree.map(jnp.asarray, shared_params(spec))
+    keys = jax.random.split(jax.random.key(spec.seed), len(shapes))
+    return [{"kernel": jax.nn.initializers.lecun_normal()(key, shape), "bias": jnp.zeros(shape[-1])}
+            for key, shape in zip(keys, shapes)]
+
+
+def build_model(spec):
+    sizes = (spec.input_size, *spec.hidden, spec.num_classes)
+    return Model(jax.jit(mlp), init_params(spec, list(zip(sizes[:-1], sizes[1:]))))
+
+
+def count_params(model):
+    return sum(leaf.size for leaf in jax.tree.leaves(model.params))
+
+
+# %% loss
+def loss_fn(params, apply, x, y):
+    return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), y).mean()
+
+
+# %% step
+@functools.partial(jax.jit, static_argnames=("apply", "tx"))  # functions are compile-time constants
+def train_step(params, opt_state, x, y, *, apply, tx):
+    loss, grads = jax.value_and_grad(loss_fn)(params, apply, x, y)  # gradient w.r.t. the 1st argument
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss  # new arrays: nothing is mutated
+
+
+# %% train
+def train(model, spec, data, rec):
+    eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # optax's default; eps outside the sqrt, like torch
+    tx = optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)
+    params, opt_state = model.params, tx.init(model.params)  # Adam's moments: a pytree shaped like params
+    x_all, y_all = jnp.asarray(data.x_train), jnp.asarray(data.y_train)  # on the device once
+    for epoch in range(spec.epochs):
+        for idx in data.epoch_batches(epoch):
+            params, opt_state, loss = train_step(params, opt_state, x_all[idx], y_all[idx],
+                                                 apply=model.apply, tx=tx)
+            # the call returns before the step has run (asynchronous dispatch); reading the loss waits
+            rec.step(loss)
+        rec.epoch(model._replace(params=params))
+    return model._replace(params=params)
+
+
+# %% evaluate
+def predict(model, x):
+    return np.asarray(model.apply(model.params, x))
+
+
+# %% save
+def save(model, path):
+    np.savez(path + ".npz", *jax.tree.leaves(model.params))  # the leaves, in the pytree's fixed order
+
+
+def restore(model, path):
+    """The tree structure comes from the code (a freshly built model), the numbers from the file."""
+    with np.load(path + ".npz") as saved:
+        leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(len(saved.files))]
+    return model._replace(params=jax.tree.unflatten(jax.tree.structure(model.params), leaves))
+
+
+def load(spec, path):
+    return restore(build_model(spec), path)
+
+
+# %% export
+def export_onnx(model, path, example):
+    # jax2onnx traces the function with a symbolic batch "B"; the params become constants in the graph
+    to_onnx(functools.partial(model.apply, model.params), [("B", *example.shape[1:])],
+            return_mode="file", output_path=path)
+    return {"exporter": "jax2onnx.to_onnx"}

@@ -1,0 +1,94 @@
+"""MNIST MLP in Keras 3: build the model, compile it, fit it. One file for three backends
+(TensorFlow, JAX, PyTorch): Keras reads KERAS_BACKEND when it is imported."""
+import keras
+
+from harness.init import shared_params
+
+VARIANTS = {
+    "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",
+    "functional": "functional API: keras.Input, layers called on tensors, keras.Model(inputs, outputs)",
+}
+
+
+# %% model
+def build_model(spec):
+    keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed
+    if spec.variant == "functional":
+        inputs = keras.Input(shape=(spec.input_size,))
+        x = inputs
+        for units in spec.hidden:
+            x = keras.layers.Dense(units, activation="relu")(x)
+        outputs = keras.layers.Dense(spec.num_classes)(x)  # logits: the loss applies the softmax
+        model = keras.Model(inputs, outputs)
+    else:
+        model = keras.Sequential([
+            keras.Input(shape=(spec.input_size,)),
+            *[keras.layers.Dense(units, activation="relu") for units in spec.hidden],
+            keras.layers.Dense(spec.num_classes),  # logits: the loss applies the softmax
+        ])
+    return with_shared_init(model, spec)
+
+
+def with_shared_init(model, spec):
+    """`--init shared`: the spec's weights, whose layout (dense [in, out], conv HWIO) is Keras's own."""
+    if spec.init == "shared":
+        layers = [layer for layer in model.layers if layer.weights]
+        for layer, params in zip(layers, shared_params(spec)):
+            layer.set_weights([params["kernel"], params["bias"]])
+    return model
+
+
+def count_params(model):
+    return model.count_params()
+
+
+# %% loss
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # integer labels, mean over the batch
+
+
+# %% train
+def batches(data, epochs):
+    """The harness's batches, epoch after epoch, as one stream of (x, y) numpy pairs."""
+    for epoch in range(epochs):
+        yield from data.batches(epoch)
+
+
+def train(model, spec, data, rec):
+    # Keras's Adam adds epsilon to sqrt(v) and folds the bias corrections into the step size (the
+    # paper's "epsilon hat", as TF1; torch and optax add it to sqrt(v_hat)), and its default is 1e-7
+    # where torch and optax use 1e-8: the spec passes one only when all must agree (`--init shared`).
+    epsilon = {} if spec.adam_eps is None else {"epsilon": spec.adam_eps}
+    optimizer = keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)
+    # compile picks how the step runs: XLA-jitted on JAX, a tf.function graph on TensorFlow
+    # (jit_compile="auto" leaves XLA off on a machine without a GPU), eager on PyTorch
+    model.compile(optimizer=optimizer, loss=loss_fn)
+    # fit(x_train, y_train) would shuffle with Keras's own generator; every framework here follows
+    # the harness's batch order, so fit reads it from a generator, steps_per_epoch batches per
+    # epoch. The callback's loss is Keras's running mean over the epoch so far.
+    model.fit(batches(data, spec.epochs), steps_per_epoch=data.steps_per_epoch, epochs=spec.epochs,
+              shuffle=False, callbacks=[rec.keras_callback()], verbose=0)
+    return model
+
+
+# %% evaluate
+def predict(model, x):
+    # one compiled forward pass, a numpy array on every backend; model.predict builds a data
+    # pipeline and callbacks on every call, which costs far more than the pass itself for small batches
+    return model.predict_on_batch(x)
+
+
+# %% save
+def save(model, path):
+    model.save(path + ".keras")  # architecture, weights and optimizer state in one zip
+
+
+def load(spec, path):
+    return keras.saving.load_model(path + ".keras")
+
+
+# %% export
+def export_onnx(model, path, example):
+    # Keras converts with the backend's own route: tf2onnx on TensorFlow, jax2onnx on JAX, the
+    # TorchScript exporter on PyTorch. The input signature comes from keras.Input: batch axis None.
+    model.export(path, format="onnx", verbose=False)
+    return {"exporter": f"keras model.export(format='onnx'), {keras.backend.backend()} backend"}

@@ -1,0 +1,150 @@
+"""MNIST MLP in TF1 (tf.compat.v1): the whole graph first (placeholders, variables, loss, Adam's update
+op), then a Session that runs the update op on every batch fed through feed_dict."""
+import os
+import types
+
+if os.environ.get("DLROSETTA_VARIANT") == "legacy_layers":
+    # tf.compat.v1.layers needs Keras 2 (the tf-keras package): TF reads this switch once, when it is
+    # imported, and it then holds for the whole process (every cell is its own process)
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from harness.init import shared_params  # noqa: E402
+
+# TF1 semantics: ops build a graph instead of running at once. This switch is global to the process
+# (it cannot be undone); every dlrosetta cell is its own process, so nothing else is affected.
+tf.compat.v1.disable_eager_execution()
+
+VARIANTS = {
+    "raw": "raw tf.compat.v1 variables and tf.nn ops, AdamOptimizer, numpy batches through feed_dict",
+    "legacy_layers": "tf.compat.v1.layers.dense from tf-keras (TF_USE_LEGACY_KERAS=1, set before import)",
+}
+
+
+# %% model
+def initializers(params):
+    """get_variable's default initializer is glorot_uniform for every variable, biases included, so
+    biases get zeros explicitly (as tf.compat.v1.layers does); `params`: the spec's shared weights."""
+    if params is None:
+        return dict(kernel_initializer=tf.compat.v1.glorot_uniform_initializer(),
+                    bias_initializer=tf.compat.v1.zeros_initializer())
+    return dict(kernel_initializer=tf.constant_initializer(params["kernel"]),
+                bias_initializer=tf.constant_initializer(params["bias"]))
+
+
+def weights(name, shape, params):
+    """A kernel of `shape` and a bias of its last dimension, as raw variables under `name/`."""
+    init = initializers(params)
+    with tf.compat.v1.variable_scope(name):
+        kernel = tf.compat.v1.get_variable("kernel", shape, initializer=init["kernel_initializer"])
+        bias = tf.compat.v1.get_variable("bias", shape[-1:], initializer=init["bias_initializer"])
+    return kernel, bias
+
+
+def dense(x, units, name, params, spec, activation=None):
+    if spec.variant == "legacy_layers":
+        return tf.compat.v1.layers.dense(x, units, activation, name=name, **initializers(params))
+    kernel, bias = weights(name, [x.shape[-1], units], params)
+    y = tf.matmul(x, kernel) + bias
+    return y if activation is None else activation(y)
+
+
+def mlp(x, spec):
+    shared = shared_params(spec) if spec.init == "shared" else [None] * (len(spec.hidden) + 1)
+    for i, units in enumerate(spec.hidden):
+        x = dense(x, units, f"dense_{i}", shared[i], spec, tf.nn.relu)
+    return dense(x, spec.num_classes, "logits_layer", shared[-1], spec)  # logits: no activation
+
+
+def build_graph(spec, forward, input_shape):
+    """Inputs, model, loss and update op, all in one graph; then a Session that initialises it."""
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.set_random_seed(spec.seed)  # the graph-level seed of every initializer
+        x = tf.compat.v1.placeholder(tf.float32, [None, *input_shape], name="x")  # None: any batch size
+        labels = tf.compat.v1.placeholder(tf.int64, [None], name="labels")
+        logits = tf.identity(forward(x, spec), name="logits")
+        loss = tf.identity(loss_fn(logits, labels, spec.num_classes), name="loss")
+        update_op(loss, spec)
+        init, saver = tf.compat.v1.global_variables_initializer(), tf.compat.v1.train.Saver()
+    sess = tf.compat.v1.Session(graph=graph)
+    sess.run(init)  # variables hold no value until their initializer runs
+    return model_of(sess, saver)
+
+
+def model_of(sess, saver):
+    """The model is the Session plus the graph's named tensors: what train and predict feed and fetch."""
+    get = sess.graph.get_tensor_by_name
+    return types.SimpleNamespace(sess=sess, saver=saver, x=get("x:0"), labels=get("labels:0"),
+                                 logits=get("logits:0"), loss=get("loss:0"),
+                                 train_op=sess.graph.get_operation_by_name("train"))
+
+
+def build_model(spec):
+    return build_graph(spec, mlp, (spec.input_size,))
+
+
+def count_params(model):
+    return sum(int(np.prod(v.shape)) for v in model.sess.graph.get_collection("trainable_variables"))
+
+
+# %% loss
+def loss_fn(logits, labels, num_classes):
+    # TF1 tutorials fed one-hot labels; sparse_softmax_cross_entropy_with_logits takes class ids as well
+    one_hot = tf.one_hot(labels, num_classes)
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=one_hot, logits=logits))
+
+
+# %% step
+def update_op(loss, spec):
+    # epsilon 1e-8 is the paper's "epsilon hat": m / (sqrt(v) + eps) with the bias correction in the step size
+    eps = 1e-8 if spec.adam_eps is None else spec.adam_eps
+    optimizer = tf.compat.v1.train.AdamOptimizer(spec.lr, beta1=spec.beta1, beta2=spec.beta2, epsilon=eps)
+    return optimizer.minimize(loss, name="train")  # an op: gradients + Adam update of every variable
+
+
+def train_step(model, x, y):
+    # one run computes the loss and applies the update; the fetched loss is the one before the update
+    _, loss = model.sess.run([model.train_op, model.loss], feed_dict={model.x: x, model.labels: y})
+    return loss
+
+
+# %% train
+def train(model, spec, data, rec):
+    for epoch in range(spec.epochs):
+        for x, y in data.batches(epoch):
+            rec.step(train_step(model, x, y))
+        rec.epoch(model)
+    return model
+
+
+# %% evaluate
+def predict(model, x):
+    return model.sess.run(model.logits, feed_dict={model.x: x})
+
+
+# %% save
+def save(model, path):
+    model.saver.save(model.sess, path + ".ckpt")  # variables to .ckpt.data/.index, the graph to .ckpt.meta
+
+
+def load(spec, path):
+    graph = tf.Graph()  # a fresh graph: import the saved one, then restore the variables' values
+    with graph.as_default():
+        saver = tf.compat.v1.train.import_meta_graph(path + ".ckpt.meta")
+    sess = tf.compat.v1.Session(graph=graph)
+    saver.restore(sess, path + ".ckpt")
+    return model_of(sess, saver)
+
+
+# %% export
+def export_onnx(model, path, example):
+    import tf2onnx
+
+    # tf2onnx reads a graph without variables: freeze their current values into constants first
+    frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+        model.sess, model.sess.graph.as_graph_def(), ["logits"])
+    tf2onnx.convert.from_graph_def(frozen, input_names=["x:0"], output_names=["logits:0"], output_path=path)
+    return {"exporter": "tf2onnx.convert.from_graph_def (frozen Session graph)"}

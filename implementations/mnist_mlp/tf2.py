@@ -1,0 +1,115 @@
+"""MNIST MLP in TF2: a tf.Module of tf.Variables, a GradientTape for the gradients, Keras's Adam for
+the update, and a @tf.function train step, traced into a graph on its first call."""
+import numpy as np
+import tensorflow as tf
+
+from harness.init import shared_params
+
+VARIANTS = {
+    "function": "in-memory tensors, batches gathered by index, @tf.function train step",
+    "tf_data": "the same step fed by a tf.data.Dataset over the harness's batch indices",
+}
+
+
+# %% model
+def variables(shape, params=None):
+    """A kernel and a bias as tf.Variables: Glorot-uniform kernel and zero bias (Keras's defaults, drawn
+    here with tf.random: this column uses no Keras layers), or the spec's shared weights."""
+    if params is None:
+        fan_in, fan_out = np.prod(shape[:-1]), np.prod(shape[:-2]) * shape[-1]
+        limit = np.sqrt(6.0 / (fan_in + fan_out))
+        params = {"kernel": tf.random.uniform(shape, -limit, limit), "bias": tf.zeros(shape[-1:])}
+    return tf.Variable(params["kernel"], name="kernel"), tf.Variable(params["bias"], name="bias")
+
+
+class Dense(tf.Module):
+    def __init__(self, fan_in, fan_out, params=None):
+        super().__init__()
+        self.kernel, self.bias = variables([fan_in, fan_out], params)
+
+    def __call__(self, x):
+        return x @ self.kernel + self.bias
+
+
+class MLP(tf.Module):
+    def __init__(self, sizes, shared=None):
+        super().__init__()
+        shared = shared or [None] * (len(sizes) - 1)
+        self.layers = [Dense(i, o, p) for i, o, p in zip(sizes[:-1], sizes[1:], shared)]
+
+    def __call__(self, x):
+        for layer in self.layers[:-1]:
+            x = tf.nn.relu(layer(x))
+        return self.layers[-1](x)  # logits: no activation
+
+
+def build_model(spec):
+    tf.random.set_seed(spec.seed)
+    shared = shared_params(spec) if spec.init == "shared" else None
+    return MLP((spec.input_size, *spec.hidden, spec.num_classes), shared)
+
+
+def count_params(model):
+    return sum(int(np.prod(v.shape)) for v in model.trainable_variables)  # every tf.Variable it holds
+
+
+# %% loss
+def loss_fn(logits, labels):
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+# %% step
+@tf.function  # traced once: every batch has the same shape (the harness drops the last partial one)
+def train_step(model, optimizer, x, y):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(model(x), y)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss
+
+
+# %% train
+def train(model, spec, data, rec):
+    # TF2's optimizers are Keras's: Adam's default epsilon is 1e-7 (TF1, PyTorch: 1e-8), as "epsilon hat"
+    eps = 1e-7 if spec.adam_eps is None else spec.adam_eps
+    optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, epsilon=eps)
+    x_all, y_all = tf.constant(data.x_train), tf.constant(data.y_train)  # in memory, once
+    for epoch in range(spec.epochs):
+        order = data.epoch_batches(epoch)
+        if spec.variant == "tf_data":  # a pipeline that gathers the next batches while the step runs
+            batches = tf.data.Dataset.from_tensor_slices(order).map(
+                lambda idx: (tf.gather(x_all, idx), tf.gather(y_all, idx))).prefetch(tf.data.AUTOTUNE)
+        else:
+            batches = ((tf.gather(x_all, idx), tf.gather(y_all, idx)) for idx in order)
+        for x, y in batches:
+            rec.step(train_step(model, optimizer, x, y))  # the harness reads the loss: the only sync
+        rec.epoch(model)
+    return model
+
+
+# %% evaluate
+def predict(model, x):
+    return model(tf.constant(x)).numpy()  # eager: op by op, no tracing for each new batch size
+
+
+# %% save
+def save(model, path):
+    tf.train.Checkpoint(model=model).write(path + ".ckpt")  # variables, found by attribute path
+
+
+def restore(model, path):
+    tf.train.Checkpoint(model=model).read(path + ".ckpt").assert_consumed()
+    return model
+
+
+def load(spec, path):
+    return restore(build_model(spec), path)  # a checkpoint holds values: build the model, then fill it
+
+
+# %% export
+def export_onnx(model, path, example):
+    import tf2onnx
+
+    signature = [tf.TensorSpec([None, *example.shape[1:]], tf.float32, name="x")]  # None: dynamic batch
+    tf2onnx.convert.from_function(tf.function(model.__call__), input_signature=signature, output_path=path)
+    return {"exporter": "tf2onnx.convert.from_function"}

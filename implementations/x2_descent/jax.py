@@ -1,0 +1,45 @@
+"""Gradient descent on f(x) = x² in JAX: jax.grad turns f into its derivative, a pure function."""
+import jax
+import jax.numpy as jnp
+import optax
+
+VARIANTS = {
+    "grad": "x = x - lr * jax.grad(f)(x) in a plain Python loop, every operation dispatched eagerly",
+    "jit": "the same update compiled once as a @jax.jit step",
+    "optax": "optax.sgd: tx.update turns the gradient into an update, optax.apply_updates applies it",
+}
+
+
+# %% model
+def f(x):
+    return x**2
+
+
+# %% step
+def step(x, lr):
+    # jax.grad(f) is a new function x -> 2x: no tape, no .grad attribute, nothing to zero
+    return x - lr * jax.grad(f)(x)
+
+
+jit_step = jax.jit(step)  # traced on the first call, then one compiled XLA computation per call
+
+
+def optax_step(x, opt_state, tx):
+    updates, opt_state = tx.update(jax.grad(f)(x), opt_state)  # sgd: updates = -lr * grad
+    return optax.apply_updates(x, updates), opt_state  # arrays are immutable: a new x comes back
+
+
+# %% train
+def train(spec, rec):
+    x = jnp.float32(spec.x0)
+    trajectory = [float(x)]
+    tx = optax.sgd(spec.lr)
+    opt_state = tx.init(x)
+    for _ in range(spec.steps):
+        if spec.variant == "optax":
+            x, opt_state = optax_step(x, opt_state, tx)
+        else:
+            x = (jit_step if spec.variant == "jit" else step)(x, spec.lr)
+        trajectory.append(float(x))
+        rec.step(x)
+    return trajectory

@@ -1,0 +1,192 @@
+"""A run dir as the report sees it: rows (deduplicated, ordered), environment, optional parity rows and
+the optional cross-framework ONNX check (onnx_cross.json, written by `python -m harness.onnx_cross`).
+
+Framework-free: this reads JSON files with pandas and the registry's metadata (names, titles,
+variant order), and never imports an implementation.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from harness.registry import FRAMEWORKS, variants
+from harness.runner import read_rows
+from harness.tasks import TASKS
+
+STATUSES = ("ok", "failed", "timeout", "not_applicable", "unavailable")
+
+
+@dataclass
+class Run:
+    path: Path
+    env: dict
+    rows: list[dict]
+    parity: list[dict] = field(default_factory=list)
+    onnx_cross: dict | None = None  # onnx_cross.json, when present and readable
+    notes: list[str] = field(default_factory=list)  # files present but unreadable, said in the report
+
+    @property
+    def run_id(self) -> str:
+        return str(self.env.get("run_id") or next((r.get("run_id") for r in self.rows if r.get("run_id")), "")
+                   or self.path.name)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row flattened (metrics.test_accuracy, timing.step_s.median, spec.batch_size, ...);
+        list-valued fields (curves, trajectories, per-epoch times) are left out."""
+        df = pd.json_normalize(self.rows)
+        lists = [c for c in df.columns if df[c].map(lambda v: isinstance(v, (list, tuple))).any()]
+        return df.drop(columns=lists)
+
+
+def load_run(run_dir) -> Run:
+    path = Path(run_dir)
+    rows = dedupe(read_rows(path / "results.jsonl"))
+    env = {}
+    if (path / "environment.json").exists():
+        try:
+            env = json.loads((path / "environment.json").read_text())
+        except ValueError:
+            env = {}
+    parity = dedupe(read_rows(path / "parity.jsonl")) if (path / "parity.jsonl").exists() else []
+    notes: list[str] = []
+    cross = load_onnx_cross(path, notes)
+    return Run(path, env, sort_rows(rows), sort_rows(parity), cross, notes)
+
+
+def load_onnx_cross(path: Path, notes: list[str]) -> dict | None:
+    """RUN_DIR/onnx_cross.json as a dict; None when absent, and None plus a note when it cannot be read
+    (truncated, not JSON, not an object with a list of groups)."""
+    file = path / "onnx_cross.json"
+    if not file.exists():
+        return None
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        notes.append(f"onnx_cross.json could not be read ({type(exc).__name__}: {str(exc)[:200]})")
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("groups"), list) \
+            or not all(isinstance(g, dict) for g in data["groups"]):
+        notes.append("onnx_cross.json is not a cross-check result (no list of groups): left out")
+        return None
+    return data
+
+
+def cell_key(row: dict) -> str:
+    if row.get("cell"):
+        return row["cell"]
+    params = "/".join(f"{k}={v}" for k, v in sorted((row.get("params") or {}).items()))
+    return "/".join(str(x) for x in (row.get("task"), row.get("framework"), row.get("variant"), row.get("device"),
+                                     row.get("dataset"), row.get("mode"), params) if x)
+
+
+def dedupe(rows: list[dict]) -> list[dict]:
+    """One row per cell: the last one, except that an `unavailable` row (a family's env that does not
+    hold this framework) never replaces a real result from the env that does."""
+    chosen: dict[str, dict] = {}
+    for row in rows:
+        key = cell_key(row)
+        old = chosen.get(key)
+        if old is None or row.get("status") != "unavailable" or old.get("status") == "unavailable":
+            chosen[key] = row
+    return list(chosen.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# order and labels
+# --------------------------------------------------------------------------------------------------
+def task_order(task) -> int:
+    return list(TASKS).index(task) if task in TASKS else len(TASKS)
+
+
+def framework_order(fw) -> int:
+    return list(FRAMEWORKS).index(fw) if fw in FRAMEWORKS else len(FRAMEWORKS)
+
+
+def variant_order(task, fw, variant) -> int:
+    try:
+        names = list(variants(task, fw)) if task in TASKS and fw in FRAMEWORKS else []
+    except (OSError, SyntaxError, ValueError):
+        names = []
+    return names.index(variant) if variant in names else len(names)
+
+
+def params_text(row: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted((row.get("params") or {}).items()))
+
+
+def config_key(row: dict) -> tuple:
+    """A matrix row: the task and everything but the framework/variant that defines the cell."""
+    return (row.get("task"), row.get("dataset") or "", row.get("mode") or "", params_text(row), row.get("device") or "")
+
+
+def sort_key(row: dict) -> tuple:
+    task, fw, variant = row.get("task"), row.get("framework"), row.get("variant")
+    return (task_order(task), str(task), row.get("dataset") or "", mode_order(row.get("mode")),
+            params_sort(row), row.get("device") or "", framework_order(fw), str(fw),
+            variant_order(task, fw, variant), str(variant))
+
+
+def mode_order(mode) -> tuple:
+    order = ("full-batch", "minibatch", "sgd")
+    return (order.index(mode) if mode in order else len(order), mode or "")
+
+
+def params_sort(row) -> tuple:
+    out = []
+    for k, v in sorted((row.get("params") or {}).items()):
+        out.append((k, (0, float(v), "") if isinstance(v, (int, float)) else (1, 0.0, str(v))))
+    return tuple(out)
+
+
+def sort_rows(rows: list[dict]) -> list[dict]:
+    return sorted(rows, key=sort_key)
+
+
+def framework_title(fw: str) -> str:
+    return FRAMEWORKS[fw].title if fw in FRAMEWORKS else str(fw)
+
+
+def series_label(row: dict, with_params: bool = False) -> str:
+    label = f"{row.get('framework')}/{row.get('variant')}"
+    if with_params and row.get("params"):
+        label += " " + params_text(row)
+    return label
+
+
+def task_title(task: str) -> str:
+    return TASKS[task].title if task in TASKS else str(task)
+
+
+# --------------------------------------------------------------------------------------------------
+# safe access
+# --------------------------------------------------------------------------------------------------
+def get(row: dict | None, path: str, default=None):
+    """get(row, "timing.step_s.median") -> value or default (also for missing / null parents)."""
+    cur = row
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return default
+        cur = cur[part]
+    return default if cur is None else cur
+
+
+def first_of(row: dict | None, *paths):
+    """The first of several paths that has a value (fields renamed or computed differently)."""
+    for path in paths:
+        value = get(row, path)
+        if value is not None:
+            return value
+    return None
+
+
+def number(value) -> float | None:
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None

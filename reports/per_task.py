@@ -1,0 +1,302 @@
+"""One section per task: charts (timing, memory, inference, curves, sweeps) and the task's table."""
+from __future__ import annotations
+
+import statistics
+
+from harness.tasks import TASKS
+from reports import charts
+from reports.data import Run, get, number, params_text, series_label, task_title
+from reports.format import Col, Table, fmt_value, ms, table
+
+NAV_TITLES = {"x2_descent": "x²", "linear_regression": "Linear regression", "mnist_mlp": "MNIST MLP",
+              "mnist_cnn": "MNIST CNN"}
+
+
+# --------------------------------------------------------------------------------------------------
+# per task
+# --------------------------------------------------------------------------------------------------
+def ok_rows(rows, task, **match):
+    out = []
+    for r in rows:
+        if r.get("task") != task or r.get("status") != "ok":
+            continue
+        if any((r.get(k) or None) != v for k, v in match.items()):
+            continue
+        out.append(r)
+    return out
+
+
+def timing_charts(rows: list[dict], label=series_label, what: str = "") -> list:
+    suffix = f" — {what}" if what else ""
+    out = [
+        charts.bars(rows, lambda r: ms(get(r, "timing.step_s.median")), f"Steady-state step time{suffix}", "ms",
+                    err=lambda r: ms(get(r, "timing.step_s.iqr")), label=label,
+                    note="median over steps, each epoch's first step left out; whisker: ±IQR/2"),
+        charts.bars(rows, lambda r: ms(get(r, "timing.first_step_s")),
+                    f"First step, including compile / tracing{suffix}", "ms", label=label,
+                    note="from the start of train() to the first step's loss"),
+    ]
+    return [c for c in out if c]
+
+
+def epoch_chart(rows, label=series_label):
+    n = max((len(get(r, "timing.epoch_s", [])) for r in rows), default=0)
+    if n == 0:
+        return None
+    if n == 1:
+        return charts.bars(rows, lambda r: (get(r, "timing.epoch_s") or [None])[0], "Epoch time", "s", label=label,
+                           note="wall time of the one epoch, evaluation excluded; it carries the compile")
+    metrics = [(f"epoch {i + 1}", (lambda r, i=i: (get(r, "timing.epoch_s", []) + [None] * n)[i])) for i in range(n)]
+    return charts.grouped_bars(rows, metrics, "Epoch time", "s", label=label,
+                               note="wall time per epoch, evaluation excluded; epoch 1 carries the compile")
+
+
+def memory_chart(rows, label=series_label, what=""):
+    return charts.grouped_bars(rows, [("peak RSS", lambda r: get(r, "memory.peak_rss_mb")),
+                                      ("after import", lambda r: get(r, "memory.import_rss_mb")),
+                                      ("device peak", lambda r: get(r, "memory.device_peak_mb"))],
+                               "Memory" + (f" — {what}" if what else ""), "MB", label=label,
+                               note="peak RSS of the cell's process (os.wait4); RSS right after importing the framework")
+
+
+def inference_charts(rows, label=series_label):
+    out = []
+    for batch in ("batch_1", "batch_256"):
+        c = charts.grouped_bars(rows, [("native", lambda r, b=batch: get(r, f"timing.infer_ms.{b}.median")),
+                                       ("onnxruntime", lambda r, b=batch: get(r, f"onnx.ort_infer_ms.{b}.median")),
+                                       ("onnxruntime int8",
+                                        lambda r, b=batch: get(r, f"onnx.quantized.ort_infer_ms.{b}.median"))],
+                                f"Inference latency, {batch.replace('_', ' ')}", "ms (log scale)", label=label, log=True,
+                                note="median of repeated predict() calls vs the exported model in onnxruntime (CPU)")
+        if c:
+            out.append(c)
+    return out
+
+
+def curve_charts(rows, label=series_label):
+    out = [
+        charts.curves(rows, lambda r: get(r, "metrics.train_loss_curve"), "Training loss per epoch", "loss",
+                      label=label, note="mean of the epoch's step losses"),
+        charts.curves(rows, lambda r: get(r, "metrics.test_accuracy_curve"), "Test accuracy per epoch",
+                      "accuracy (%)", label=label, percent=True, note="evaluated by the harness after each epoch"),
+    ]
+    return [c for c in out if c]
+
+
+def sweep_charts(all_rows: list[dict], task: str) -> list:
+    swept = [r for r in all_rows if r.get("task") == task and r.get("status") == "ok" and r.get("params")]
+    keys = sorted({k for r in swept for k in r["params"]})
+    out = []
+    for key in keys:
+        series: dict[str, list] = {}
+        acc: dict[str, list] = {}
+        members = [r for r in swept if key in r["params"]]
+        bases = {(r.get("framework"), r.get("variant"), r.get("dataset"), r.get("mode"))
+                 for r in members}
+        base_rows = [r for r in all_rows if r.get("task") == task and r.get("status") == "ok" and not r.get("params")
+                     and (r.get("framework"), r.get("variant"), r.get("dataset"), r.get("mode")) in bases]
+        for r in members + base_rows:
+            x = number(r["params"][key] if r.get("params") else get(r, f"spec.{key}"))
+            others = " ".join(f"{k}={v}" for k, v in sorted((r.get("params") or {}).items()) if k != key)
+            name = series_label(r) + (f" {others}" if others else "")
+            step = number(get(r, "timing.step_s.median"))
+            batch = number(r["params"].get("batch_size") if r.get("params") else None) or number(get(r, "spec.batch_size"))
+            through = (batch or 1) / step if step else None
+            series.setdefault(name, []).append((x, through, r))
+            quality = get(r, "metrics.test_accuracy")
+            quality = 100 * quality if quality is not None else get(r, "metrics.test_mse")
+            acc.setdefault(name, []).append((x, number(quality), r))
+        unit = "samples/s" if any(number(get(r, "spec.batch_size")) for r in members) else "steps/s"
+        log_x = key in ("batch_size", "lr", "n")
+        out.append(charts.sweep(series, f"Training throughput vs {key}", key, unit, log_x=log_x,
+                                note="steady-state: batch size / median step time"))
+        is_acc = any(get(r, "metrics.test_accuracy") is not None for r in members)
+        out.append(charts.sweep(acc, f"{'Test accuracy' if is_acc else 'Test MSE'} vs {key}", key,
+                                "accuracy (%)" if is_acc else "MSE", log_x=log_x))
+    return [c for c in out if c]
+
+
+MNIST_COLS = [
+    Col("framework", "framework"), Col("variant", "variant"), Col("dataset", "dataset"), Col("params", "sweep"),
+    Col("status", "status", "status"), Col("test_accuracy", "accuracy", "pct"),
+    Col("test_loss", "test loss", "num"), Col("param_count", "params", "int"),
+    Col("first_step_s", "first step (s)", "s"), Col("step_ms", "step (ms)", "ms", "median, steady state"),
+    Col("step_iqr_ms", "step IQR (ms)", "ms"), Col("epoch_s", "mean epoch (s)", "s"),
+    Col("train_s", "train (s)", "s"), Col("peak_rss_mb", "peak RSS (MB)", "mb"),
+    Col("import_rss_mb", "import RSS (MB)", "mb"), Col("infer_1_ms", "infer b1 (ms)", "ms"),
+    Col("infer_256_ms", "infer b256 (ms)", "ms"), Col("time_to_target_s", "time to target (s)", "s"),
+    Col("save_load", "save/load |Δ|", "sci"), Col("error", "error", "detail"),
+]
+
+
+def mnist_table_rows(rows):
+    out = []
+    for r in rows:
+        epochs = [number(e) for e in get(r, "timing.epoch_s", []) if number(e) is not None]
+        out.append({"framework": r.get("framework"), "variant": r.get("variant"), "dataset": r.get("dataset"),
+                    "params": params_text(r), "status": r.get("status"),
+                    "test_accuracy": get(r, "metrics.test_accuracy"), "test_loss": get(r, "metrics.test_loss"),
+                    "param_count": get(r, "metrics.param_count"), "first_step_s": get(r, "timing.first_step_s"),
+                    "step_ms": ms(get(r, "timing.step_s.median")), "step_iqr_ms": ms(get(r, "timing.step_s.iqr")),
+                    "epoch_s": statistics.fmean(epochs) if epochs else None, "train_s": get(r, "timing.train_s"),
+                    "peak_rss_mb": get(r, "memory.peak_rss_mb"), "import_rss_mb": get(r, "memory.import_rss_mb"),
+                    "infer_1_ms": get(r, "timing.infer_ms.batch_1.median"),
+                    "infer_256_ms": get(r, "timing.infer_ms.batch_256.median"),
+                    "time_to_target_s": get(r, "metrics.time_to_target_s"),
+                    "save_load": get(r, "metrics.save_load.max_abs_diff"), "error": r.get("error")})
+    return out
+
+
+def mnist_section(run: Run, task: str) -> dict:
+    all_rows = [r for r in run.rows if r.get("task") == task]
+    datasets = list(dict.fromkeys(r.get("dataset") for r in all_rows if r.get("status") == "ok"))
+    groups = []
+    for ds in datasets:
+        rows = [r for r in ok_rows(run.rows, task, dataset=ds) if not r.get("params")]
+        if not rows:
+            continue
+        chart_list = timing_charts(rows) + [epoch_chart(rows), memory_chart(rows)] + inference_charts(rows) \
+            + curve_charts(rows)
+        targets = {get(r, "metrics.target_accuracy") for r in rows} - {None}
+        ttt = charts.bars(rows, lambda r: get(r, "metrics.time_to_target_s"),
+                          f"Time to {fmt_value(max(targets), 'pct')} test accuracy" if targets else "Time to target",
+                          "s", note="training time (evaluation excluded) until the first epoch-end evaluation "
+                                    "at or above the target")
+        if ttt:
+            chart_list.append(ttt)
+        if not targets:
+            target_note = "This profile sets no accuracy target, so there is no time-to-target."
+        elif not ttt:
+            target_note = f"No column reached the {fmt_value(max(targets), 'pct')} target in this run."
+        else:
+            missed = [series_label(r) for r in rows if get(r, "metrics.time_to_target_s") is None]
+            target_note = ("Did not reach the target: " + ", ".join(missed)) if missed else ""
+        groups.append({"name": ds, "charts": [c for c in chart_list if c], "note": target_note})
+    sweeps = sweep_charts(run.rows, task)
+    tbl = table(MNIST_COLS, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)]),
+                f"{task}.csv")
+    return {"groups": groups, "sweeps": sweeps, "table": tbl}
+
+
+LINREG_COLS = [
+    Col("framework", "framework"), Col("variant", "variant"), Col("dataset", "dataset"), Col("mode", "mode"),
+    Col("params", "settings"), Col("status", "status", "status"), Col("test_mse", "test MSE", "num"),
+    Col("closed_form", "closed-form MSE", "num"), Col("gap", "gap to closed form", "pct2"),
+    Col("param_error", "max |param error|", "sci", "synthetic data: learned vs true A, b"),
+    Col("step_ms", "step (ms)", "ms"), Col("train_s", "train (s)", "s"), Col("peak_rss_mb", "peak RSS (MB)", "mb"),
+    Col("error", "error", "detail"),
+]
+
+
+def linreg_section(run: Run, task: str) -> dict:
+    all_rows = [r for r in run.rows if r.get("task") == task and r.get("status") != "not_applicable"]
+    trows = [{"framework": r.get("framework"), "variant": r.get("variant"), "dataset": r.get("dataset"),
+              "mode": r.get("mode"), "params": params_text(r), "status": r.get("status"),
+              "test_mse": get(r, "metrics.test_mse"), "closed_form": get(r, "metrics.closed_form_test_mse"),
+              "gap": get(r, "metrics.gap_to_closed_form"), "param_error": get(r, "metrics.param_error"),
+              "step_ms": ms(get(r, "timing.step_s.median")), "train_s": get(r, "timing.train_s"),
+              "peak_rss_mb": get(r, "memory.peak_rss_mb"), "error": r.get("error")} for r in all_rows]
+    ok = [r for r in all_rows if r.get("status") == "ok" and not r.get("params")]
+    datasets = list(dict.fromkeys(r.get("dataset") for r in ok))
+    modes = list(dict.fromkeys(r.get("mode") for r in ok))
+    chart_list = []
+    for ds in datasets:
+        fb = [r for r in ok if r.get("dataset") == ds and r.get("mode") == "full-batch"]
+        c = charts.curves(fb, lambda r: get(r, "metrics.loss_curve"), f"Full-batch training loss — {ds}",
+                          "MSE (log scale)", log=True, note="one gradient step per epoch: every framework "
+                          "should draw the same curve", wide=False)
+        if c:
+            chart_list.append(c)
+    first = "synthetic" if "synthetic" in datasets else (datasets[0] if datasets else None)
+    for mode in modes:
+        rows = [r for r in ok if r.get("dataset") == first and r.get("mode") == mode]
+        steady = charts.bars(rows, lambda r: ms(get(r, "timing.step_s.median")),
+                             f"Steady-state step time — {first}, {mode}", "ms",
+                             err=lambda r: ms(get(r, "timing.step_s.iqr")),
+                             note="median over steps, each epoch's first step left out; whisker: ±IQR/2")
+        chart_list.append(steady or charts.bars(
+            rows, lambda r: get(r, "timing.train_s"), f"Training time — {first}, {mode}", "s",
+            note="one step per epoch, so no steady-state step time: the whole train() call"))
+    mem_rows = [r for r in ok if r.get("dataset") == first and r.get("mode") == (modes[0] if modes else None)]
+    m = memory_chart(mem_rows, what=f"{first}, {modes[0]}" if modes else "")
+    if m:
+        chart_list.append(m)
+    agreement = linreg_agreement(ok, datasets)
+    return {"groups": [{"name": "", "charts": chart_list, "note": ""}], "sweeps": sweep_charts(run.rows, task),
+            "table": table(LINREG_COLS, trows, f"{task}.csv"), "agreement": agreement}
+
+
+def linreg_agreement(ok: list[dict], datasets: list) -> Table | None:
+    """Full-batch loss curves across frameworks: per column, the largest relative deviation (over
+    epochs) from the median of all columns at that epoch."""
+    per_series: dict[str, dict] = {}
+    epochs = {}
+    for ds in datasets:
+        rows = [r for r in ok if r.get("dataset") == ds and r.get("mode") == "full-batch"]
+        curves = {series_label(r): [number(v) for v in get(r, "metrics.loss_curve", [])] for r in rows}
+        curves = {k: v for k, v in curves.items() if v and all(x is not None for x in v)}
+        if not curves:
+            continue
+        n = min(len(v) for v in curves.values())
+        epochs[ds] = n
+        medians = [statistics.median(v[e] for v in curves.values()) for e in range(n)]
+        for name, curve in curves.items():
+            dev = max(abs(curve[e] - medians[e]) / abs(medians[e]) if medians[e] else abs(curve[e])
+                      for e in range(n))
+            per_series.setdefault(name, {"series": name})[ds] = dev
+    if not per_series:
+        return None
+    cols = [Col("series", "framework / variant")] + [
+        Col(ds, f"{ds} ({epochs[ds]} epochs, {sum(ds in v for v in per_series.values())} columns)", "sci")
+        for ds in epochs]
+    return table(cols, list(per_series.values()), "linreg_curve_agreement.csv",
+                 note="max over epochs of |loss − median of all columns| / median; float32 arithmetic "
+                      "differences stay near 1e-6, a different algorithm shows up as 1e-2 or more")
+
+
+X2_COLS = [Col("framework", "framework"), Col("variant", "variant"), Col("status", "status", "status"),
+           Col("x_final", "x₂₀", "num"), Col("exact", "exact 10·0.8²⁰", "num"), Col("rel_err", "max rel. error", "sci"),
+           Col("step_us", "step (µs)", "g"), Col("import_s", "import (s)", "s"),
+           Col("peak_rss_mb", "peak RSS (MB)", "mb"), Col("error", "error", "detail")]
+
+
+def x2_section(run: Run, task: str) -> dict:
+    all_rows = [r for r in run.rows if r.get("task") == task and r.get("status") != "not_applicable"]
+    ok = [r for r in all_rows if r.get("status") == "ok"]
+    trows = [{"framework": r.get("framework"), "variant": r.get("variant"), "status": r.get("status"),
+              "x_final": get(r, "metrics.x_final"), "exact": get(r, "metrics.exact_final"),
+              "rel_err": get(r, "metrics.max_rel_error"),
+              "step_us": (number(get(r, "timing.step_s.median")) or 0) * 1e6 or None,
+              "import_s": get(r, "timing.import_s"), "peak_rss_mb": get(r, "memory.peak_rss_mb"),
+              "error": r.get("error")} for r in all_rows]
+    spec = next((r.get("spec") for r in ok if r.get("spec")), None) or {}
+    x0, lr, steps = spec.get("x0", 10.0), spec.get("lr", 0.1), spec.get("steps", 20)
+    exact = [x0 * (1 - 2 * lr) ** k for k in range(steps + 1)]
+    chart_list = [
+        charts.curves(ok, lambda r: get(r, "metrics.trajectory"), "Trajectory x_k (log scale)", "x", xtitle="step k",
+                      log=True, start=0, extra=[charts.reference_line(list(range(steps + 1)), exact, "exact 10·0.8^k")],
+                      note="every framework must follow 10·0.8^k within float32 precision"),
+        charts.curves(ok, lambda r: [abs(a - b) / abs(b) for a, b in zip(get(r, "metrics.trajectory", []), exact)],
+                      "Relative error vs the exact trajectory", "|x_k − exact| / exact", xtitle="step k", start=0,
+                      note="float32 rounding: ~1e-7 per step", ytickformat=".1e"),
+    ]
+    chart_list += [charts.bars(ok, lambda r: (number(get(r, "timing.step_s.median")) or 0) * 1e6 or None,
+                               "Step time (framework overhead on a scalar)", "µs (log scale)", log=True,
+                               err=lambda r: (number(get(r, "timing.step_s.iqr")) or 0) * 1e6 or None),
+                   charts.bars(ok, lambda r: get(r, "timing.import_s"), "Framework import time", "s",
+                               note="importing the implementation module, and with it the framework, in a fresh process")]
+    return {"groups": [{"name": "", "charts": [c for c in chart_list if c], "note": ""}], "sweeps": [],
+            "table": table(X2_COLS, trows, f"{task}.csv")}
+
+
+def task_sections(run: Run) -> list[dict]:
+    out = []
+    for task in [t for t in TASKS if any(r.get("task") == t for r in run.rows)]:
+        kind = TASKS[task].kind
+        if not any(r.get("task") == task and r.get("status") not in ("not_applicable", "unavailable")
+                   for r in run.rows):
+            continue
+        body = {"x2": x2_section, "linreg": linreg_section, "mnist": mnist_section}[kind](run, task)
+        out.append({"task": task, "title": task_title(task), "nav": NAV_TITLES.get(task, task_title(task)),
+                    "description": TASKS[task].description, **body})
+    return out

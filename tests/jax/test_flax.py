@@ -1,0 +1,24 @@
+"""Flax cells (nnx, and linen as a variant) through the real runner. Fails (never skips) where flax is
+missing: such cells are `unavailable`, which `assert_all_ok` rejects."""
+import pytest
+
+from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist
+
+
+def test_x2_is_not_applicable(run_cells):
+    code, rows = run_cells("x2_descent", "flax")
+    assert [r["status"] for r in rows] == ["not_applicable"]
+
+
+def test_linreg_synthetic_every_mode(run_cells):
+    check_linreg_synthetic(run_cells, "flax", variants=2)  # nnx.jit (cached_partial), functional split
+
+
+def test_linreg_real_datasets(run_cells):
+    check_linreg_real_datasets(run_cells, "flax", "--variants", "nnx")
+
+
+@pytest.mark.parametrize("task", ["mnist_mlp", "mnist_cnn"])
+def test_mnist_smoke_nnx_and_linen(run_cells, task):
+    code, rows = run_cells(task, "flax")
+    check_mnist(rows, task, ["nnx", "linen"])

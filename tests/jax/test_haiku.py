@@ -1,0 +1,27 @@
+"""Haiku cells through the real runner. Fails (never skips) where dm-haiku is missing: such cells are
+`unavailable`, which `assert_all_ok` rejects."""
+from jax_checks import REDUCE_WINDOW_POOL, check_linreg_real_datasets, check_linreg_synthetic, check_mnist
+
+
+def test_x2_is_not_applicable(run_cells):
+    code, rows = run_cells("x2_descent", "haiku")
+    assert [r["status"] for r in rows] == ["not_applicable"]
+
+
+def test_linreg_synthetic_every_mode(run_cells):
+    check_linreg_synthetic(run_cells, "haiku")
+
+
+def test_linreg_real_datasets(run_cells):
+    check_linreg_real_datasets(run_cells, "haiku")
+
+
+def test_mnist_mlp_smoke(run_cells):
+    code, rows = run_cells("mnist_mlp", "haiku")
+    check_mnist(rows, "mnist_mlp", ["transform"])
+
+
+def test_mnist_cnn_smoke(run_cells):
+    code, rows = run_cells("mnist_cnn", "haiku")
+    # hk.max_pool is lax.reduce_window: jax2onnx exports it, onnxruntime refuses to run it
+    check_mnist(rows, "mnist_cnn", ["transform"], onnx_error=REDUCE_WINDOW_POOL)

@@ -1,0 +1,32 @@
+"""TF2 (GradientTape + tf.function) cells through the real runner. Fails (never skips) where
+TensorFlow is missing: such cells are `unavailable`, which the checks reject."""
+import pytest
+
+from conftest import by_cell
+from tf_checks import check_linreg_real, check_linreg_synthetic, check_mnist, check_x2
+
+
+def test_x2_every_variant_matches_closed_form(run_cells):
+    code, rows = run_cells("x2_descent", "tf2")
+    assert code == 0
+    check_x2(rows, variants=3)
+
+
+def test_linreg_synthetic_every_mode(run_cells):
+    _, rows = run_cells("linear_regression", "tf2", "--dataset", "synthetic")
+    check_linreg_synthetic(rows, "linear_regression/tf2/function/cpu/synthetic/full-batch")
+
+
+def test_linreg_real_datasets(run_cells):
+    _, rows = run_cells("linear_regression", "tf2", "--dataset", "diabetes,california", "--modes", "full-batch",
+                        "--no-onnx")  # the export is the synthetic test's
+    check_linreg_real(rows)
+
+
+@pytest.mark.parametrize("task, param_count", [("mnist_mlp", 235_146), ("mnist_cnn", 34_826)])
+def test_mnist_smoke_every_variant(run_cells, task, param_count):
+    _, rows = run_cells(task, "tf2")  # in-memory tensors, and a tf.data pipeline
+    check_mnist(rows, 2, param_count)
+    # the same model, seed and batches however they are fed: the same training, so tf.data keeps the order
+    plain, pipeline = (by_cell(rows)[f"{task}/tf2/{v}/cpu/mnist"]["metrics"] for v in ("function", "tf_data"))
+    assert pipeline["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=1e-6)

@@ -1,0 +1,11 @@
+"""Keras 3 on the PyTorch backend: the shared Keras tests (tests/keras_family.py) through the real runner.
+Fails, never skips, where Keras or PyTorch is missing."""
+import pytest
+
+from keras_family import (test_linreg_real_datasets, test_linreg_synthetic_full_batch,  # noqa: F401
+                          test_linreg_synthetic_sgd_and_minibatch, test_mnist_smoke_both_variants)
+
+
+@pytest.fixture
+def framework():
+    return "keras-torch"

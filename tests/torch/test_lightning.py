@@ -1,0 +1,58 @@
+"""Lightning cells through the real runner. Fails (never skips) where lightning or torch is missing."""
+import math
+
+import numpy as np
+
+from conftest import assert_all_ok, by_cell
+
+
+def assert_saves_and_learns(row, curve="loss_curve"):
+    m = row["metrics"]
+    assert m[curve][-1] < m["first_loss"], row["cell"]  # it learns
+    assert m["save_load"]["status"] == "ok" and m["save_load"]["max_abs_diff"] == 0.0, row["cell"]
+
+
+def test_linreg_full_batch_every_dataset(run_cells, tmp_path, monkeypatch):
+    cwd = tmp_path / "cwd"  # Lightning writes lightning_logs/ and checkpoints/ into cwd unless told not to
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    _, synthetic = run_cells("linear_regression", "lightning", "--modes", "full-batch", "--datasets", "synthetic")
+    _, real = run_cells("linear_regression", "lightning", "--modes", "full-batch", "--datasets",
+                        "diabetes,california", "--no-onnx")
+    assert_all_ok(synthetic + real, expected_count=3)
+    assert list(cwd.iterdir()) == []
+    for r in synthetic + real:
+        assert_saves_and_learns(r)
+        assert math.isfinite(r["metrics"]["test_mse"])
+    row = synthetic[0]
+    m = row["metrics"]
+    assert abs(m["test_mse"] / m["closed_form_test_mse"] - 1) < 0.01
+    assert m["param_error"] < 1e-2
+    assert row["onnx"]["status"] == "ok", row["onnx"]
+
+
+def test_linreg_batches_follow_the_harness_order(run_cells):
+    """SGD and mini-batch over several epochs: Lightning's loss curve is the numpy reference's, which it
+    can only be if every epoch sees the harness's batches in the harness's order (set_epoch works)."""
+    code, rows = run_cells("linear_regression", "lightning,numpy", "--datasets", "synthetic",
+                           "--modes", "sgd,minibatch", "--no-onnx")
+    assert code == 0
+    assert_all_ok(rows, expected_count=4)
+    cells = by_cell(rows)
+    for mode in ("sgd", "minibatch"):
+        ours = cells[f"linear_regression/lightning/trainer/cpu/synthetic/{mode}"]
+        reference = cells[f"linear_regression/numpy/manual/cpu/synthetic/{mode}"]
+        assert_saves_and_learns(ours)
+        a, b = np.asarray(ours["metrics"]["loss_curve"]), np.asarray(reference["metrics"]["loss_curve"])
+        assert a.shape == b.shape and np.max(np.abs(a - b) / b) < 1e-5, mode
+
+
+def test_mnist_mlp_and_cnn_smoke(run_cells):
+    code, rows = run_cells("mnist_mlp,mnist_cnn", "lightning")
+    assert_all_ok(rows, expected_count=2)
+    cells = by_cell(rows)
+    for task, count in (("mnist_mlp", 235_146), ("mnist_cnn", 34_826)):
+        row = cells[f"{task}/lightning/trainer/cpu/mnist"]
+        assert row["metrics"]["param_count"] == count
+        assert_saves_and_learns(row, curve="train_loss_curve")
+        assert row["onnx"]["status"] == "ok", row["onnx"]
