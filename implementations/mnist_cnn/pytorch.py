@@ -36,6 +36,7 @@ class CNN(nn.Module):
 
 
 def build_model(spec):
+    torch.manual_seed(spec.seed)  # the layers draw their initial weights from torch's global generator
     model = CNN(spec)
     if spec.init == "shared":  # the spec's weights in torch's layouts
         *convs, dense = shared_params(spec)

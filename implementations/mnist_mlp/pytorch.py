@@ -26,6 +26,7 @@ class MLP(nn.Module):
 
 
 def build_model(spec):
+    torch.manual_seed(spec.seed)  # nn.Linear draws its initial weights from torch's global generator
     model = MLP((spec.input_size, *spec.hidden, spec.num_classes))
     if spec.init == "shared":  # the spec's weights; nn.Linear stores its kernel as [out, in]
         copy_weights(model, [(p["kernel"].T, p["bias"]) for p in shared_params(spec)])
