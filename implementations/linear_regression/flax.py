@@ -6,7 +6,6 @@ import jax
 import numpy as np
 import optax
 from flax import nnx, serialization
-from jax2onnx import to_onnx
 
 VARIANTS = {
     "nnx": "nnx.Linear + nnx.Optimizer(optax.sgd) + @nnx.jit train_step (through nnx.cached_partial)",
@@ -95,5 +94,7 @@ def load(spec, path):
 
 # %% export
 def export_onnx(model, path, example):
+    from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
+
     to_onnx(model, [("B", example.shape[1])], return_mode="file", output_path=path)
     return {"exporter": "jax2onnx.to_onnx"}

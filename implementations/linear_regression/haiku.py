@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax2onnx import to_onnx
 
 VARIANTS = {"transform": "hk.transform(hk.Linear) + optax.sgd + @jax.jit train_step"}
 
@@ -76,5 +75,7 @@ def load(spec, path):
 
 # %% export
 def export_onnx(model, path, example):
+    from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
+
     to_onnx(functools.partial(apply, model), [("B", example.shape[1])], return_mode="file", output_path=path)
     return {"exporter": "jax2onnx.to_onnx"}

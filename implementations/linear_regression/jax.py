@@ -5,7 +5,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax2onnx import to_onnx
 
 VARIANTS = {"jit": "jax.value_and_grad + a @jax.jit step: params - lr * grads with jax.tree.map"}
 
@@ -66,5 +65,7 @@ def load(spec, path):
 
 # %% export
 def export_onnx(model, path, example):
+    from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
+
     to_onnx(functools.partial(forward, model), [("B", example.shape[1])], return_mode="file", output_path=path)
     return {"exporter": "jax2onnx.to_onnx"}

@@ -10,7 +10,6 @@ import numpy as np
 import optax
 from flax import nnx, serialization
 from flax.training import train_state
-from jax2onnx import to_onnx
 
 from harness.init import shared_params
 
@@ -162,6 +161,8 @@ def load(spec, path):
 
 # %% export
 def export_onnx(model, path, example):
+    from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
+
     # jax2onnx takes an nnx Module as it is; a linen model is a function of x with its params bound
     fn = functools.partial(linen_logits, model) if isinstance(model, train_state.TrainState) else model
     to_onnx(fn, [("B", *example.shape[1:])], return_mode="file", output_path=path)

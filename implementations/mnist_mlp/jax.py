@@ -7,7 +7,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax2onnx import to_onnx
 
 from harness.init import shared_params
 
@@ -98,6 +97,8 @@ def load(spec, path):
 
 # %% export
 def export_onnx(model, path, example):
+    from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
+
     # jax2onnx traces the function with a symbolic batch "B"; the params become constants in the graph
     to_onnx(functools.partial(model.apply, model.params), [("B", *example.shape[1:])],
             return_mode="file", output_path=path)
