@@ -160,7 +160,7 @@ MNIST_PROFILES = {  # profile -> task -> overrides
         "mnist_cnn": dict(train_subset=6000, test_subset=2000, epochs=1, target_accuracy=0.90),
     },
     "full": {
-        "mnist_mlp": dict(epochs=5, target_accuracy=0.975),
+        "mnist_mlp": dict(epochs=10, target_accuracy=0.975),
         "mnist_cnn": dict(epochs=2, target_accuracy=0.985),
     },
 }

@@ -40,3 +40,24 @@ def check_column(rows: list[dict], framework: str, task: str) -> None:
                                                             m["reference_first_step_loss"])
         assert m["first_logits_max_abs_diff"] <= 1e-4, (r["cell"], m["first_logits_max_abs_diff"])
         assert r["passed"], (r["cell"], r["failures"])
+
+
+def family_tests(frameworks):
+    """The parity tests of one family, for its test module to bind:
+    `parity, test_first_step_equals_the_numpy_reference, test_parity_run_passes = family_tests(...)`."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def parity(tmp_path_factory):
+        return run_parity(tmp_path_factory.mktemp("parity"), frameworks)
+
+    @pytest.mark.parametrize("framework, task", pairs(frameworks))
+    def test_first_step_equals_the_numpy_reference(parity, framework, task):
+        check_column(parity[1], framework, task)
+
+    def test_parity_run_passes(parity):
+        code, rows = parity
+        failed = [(r["cell"], r["failures"]) for r in rows if r["kind"] == "column" and r["passed"] is False]
+        assert code == 0 and not failed, failed
+
+    return parity, test_first_step_equals_the_numpy_reference, test_parity_run_passes
