@@ -196,14 +196,15 @@ def cmd_run(args) -> int:
     results = out / "results.jsonl"
     if results.exists() and not args.resume and runner.read_rows(results):
         raise UsageError(f"{results} already has results: pass --resume to continue it, or another --out")
+    done = runner.completed_keys(results) if args.resume else set()
+    todo = [c for c in cells if c.key not in done]
+    check_data(todo, args.data_dir)  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     env_info = environment.describe(args.threads, args.profile, sel["device"])
     env_info["run_id"] = _existing_run_id(out) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     env_info = environment.write(out, env_info)
     opts = runner.RunOptions(out=out, profile=args.profile, timeout=args.timeout, threads=args.threads,
                              data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"])
-    done = runner.completed_keys(results) if args.resume else set()
-    todo = [c for c in cells if c.key not in done]
     progress = Progress(len(todo), live=args.progress and sys.stderr.isatty(), skipped=len(cells) - len(todo))
     progress.header(out, env_info)
     rows = []
@@ -218,6 +219,18 @@ def cmd_run(args) -> int:
         progress.interrupted(out)
         return 130
     return progress.summary(rows, results)
+
+
+def check_data(cells, data_dir) -> None:
+    """Every dataset the cells will read is present and intact, or the run does not start (exit 2)."""
+    from harness import data
+    from harness.runner import skip_reason
+
+    for dataset in dict.fromkeys(c.dataset for c in cells if c.dataset and skip_reason(c) is None):
+        try:
+            data.preflight(dataset, data_dir)
+        except data.DataError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _existing_run_id(out: Path) -> str | None:

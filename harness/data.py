@@ -217,8 +217,8 @@ def mnist_data(spec, explicit_dir=None) -> Data:
 # --------------------------------------------------------------------------------------------------
 # Linear regression datasets
 # --------------------------------------------------------------------------------------------------
-def california_raw(explicit_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """The 8 features and target exactly as scikit-learn's `fetch_california_housing` derives them."""
+def california_path(explicit_dir=None) -> Path:
+    """A verified local `cal_housing.data`: from the data dir, the cache, or the archive downloaded."""
     url, archive_sha, member = CALIFORNIA_ARCHIVE
     where = data_dir(explicit_dir)
     candidates = [where / "california-housing" / CALIFORNIA_FILE] if where else []
@@ -236,7 +236,12 @@ def california_raw(explicit_dir=None) -> tuple[np.ndarray, np.ndarray]:
             raise DataError(f"california-housing/{CALIFORNIA_FILE}: {looked}, and download failed ({exc})") from None
         path = candidates[-1]
         path.write_bytes(payload)
-    _check(path, CALIFORNIA_SHA256)
+    return _check(path, CALIFORNIA_SHA256)
+
+
+def california_raw(explicit_dir=None) -> tuple[np.ndarray, np.ndarray]:
+    """The 8 features and target exactly as scikit-learn's `fetch_california_housing` derives them."""
+    path = california_path(explicit_dir)
     try:
         table = np.loadtxt(path, delimiter=",")
     except ValueError as exc:
@@ -307,6 +312,16 @@ def closed_form(data: Data) -> dict:
     mse = lambda x, y: float(np.mean((design(x) @ coef - y.astype(np.float64)) ** 2))  # noqa: E731
     return {"A": coef[:-1, 0], "b": coef[-1], "train_mse": mse(data.x_train, data.y_train),
             "test_mse": mse(data.x_test, data.y_test)}
+
+
+def preflight(dataset: str, explicit_dir=None) -> None:
+    """Check (fetching if need be) the files of `dataset` before a run starts, so that a missing or
+    corrupt file stops it with one line instead of failing every cell that reads it."""
+    if dataset in IDX_FILES:
+        for name, sha in IDX_FILES[dataset].items():
+            locate(dataset, name, sha, [m + name for m in MIRRORS[dataset]], explicit_dir)
+    elif dataset == "california":
+        california_path(explicit_dir)
 
 
 def load(spec, explicit_dir=None) -> Data | None:

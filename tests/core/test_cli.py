@@ -52,3 +52,17 @@ def test_importing_harness_and_reports_imports_no_framework():
             "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras', 'lightning', 'optax') "
             "if m in sys.modules]\nassert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_corrupt_data_file_stops_the_run_before_it_starts(tmp_path, capsys):
+    """A corrupt dataset is one line and exit 2, and no cell runs (nothing half-done to clean up)."""
+    bad = tmp_path / "data" / "california-housing"
+    bad.mkdir(parents=True)
+    (bad / "cal_housing.data").write_text("1,2,3\n")
+    out = tmp_path / "run"
+    code = cli.main(["run", "--tasks", "linear_regression", "--frameworks", "numpy", "--dataset", "california",
+                     "--profile", "smoke", "--data-dir", str(tmp_path / "data"), "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cal_housing.data" in err and "SHA-256" in err and err.count("\n") == 1
+    assert not out.exists()
