@@ -18,6 +18,8 @@ def pytest_configure(config):
         local = ROOT.parent / "shared" / "data"
         if local.is_dir():
             os.environ["DLROSETTA_DATA"] = str(local)
+    else:  # absolute, so that a test that changes directory still finds it
+        os.environ["DLROSETTA_DATA"] = str(Path(os.environ["DLROSETTA_DATA"]).resolve())
 
 
 @pytest.fixture
