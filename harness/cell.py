@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from harness import data as data_mod
-from harness.measure import Recorder, softmax_cross_entropy, time_calls
+from harness.measure import Recorder, TargetReached, softmax_cross_entropy, time_calls
 from harness.registry import FRAMEWORKS, module_name
 from harness.tasks import TASKS, spec_from_dict
 
@@ -133,7 +133,8 @@ def run(job: dict) -> dict:
     epochs = getattr(spec, "epochs", None)
     rec = Recorder(kind, epochs=epochs, steps_per_epoch=data.steps_per_epoch if data else None,
                    evaluate=evaluate, target=getattr(spec, "target_accuracy", None),
-                   progress_path=str(cell_dir / "progress.json"))
+                   progress_path=str(cell_dir / "progress.json"),
+                   stop_at_target=getattr(spec, "stop_at_target", False))
 
     # -- x²: no model, no data; `train` returns the trajectory x_0..x_N --------------------------
     if kind == "x2":
@@ -156,7 +157,10 @@ def run(job: dict) -> dict:
         metrics["initial_outputs"] = np.asarray(module.predict(model, data.x_train[:PARITY_ROWS]),
                                                 np.float64).tolist()
     rec.start()
-    model = module.train(model, spec, data, rec)
+    try:
+        model = module.train(model, spec, data, rec)
+    except TargetReached as stop:  # a hand-written loop ended at the target (stop_at_target)
+        model = stop.model
     sync_device(framework, device)
     timing.update(rec.timing())
 
@@ -174,7 +178,8 @@ def run(job: dict) -> dict:
                        test_loss_curve=[e["test_loss"] for e in rec.evals],
                        target_accuracy=spec.target_accuracy, time_to_target_s=rec.time_to_target,
                        reached_target=(None if spec.target_accuracy is None
-                                       else final["test_accuracy"] >= spec.target_accuracy))
+                                       else final["test_accuracy"] >= spec.target_accuracy),
+                       epochs_trained=len(rec.epoch_times), stopped_at_target=rec.stopped_at_target)
         t0 = time.perf_counter()
         evaluate(model)
         timing["eval_s"] = time.perf_counter() - t0

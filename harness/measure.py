@@ -20,6 +20,16 @@ class Diverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
+class TargetReached(Exception):
+    """Raised by `Recorder.epoch` to end a hand-written training loop once the test accuracy reaches
+    the target (specs with `stop_at_target`); the harness catches it and goes on with `model`, the
+    one just evaluated. Fit-style APIs are stopped their own way (`stop_training`, `should_stop`)."""
+
+    def __init__(self, model):
+        super().__init__("target accuracy reached")
+        self.model = model
+
+
 def summarize(values) -> dict:
     """Median, inter-quartile range and count of a list of durations (seconds)."""
     arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
@@ -38,12 +48,16 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 
 class Recorder:
     def __init__(self, task_kind: str, epochs: int | None = None, steps_per_epoch: int | None = None,
-                 evaluate=None, target: float | None = None, progress_path: str | None = None):
+                 evaluate=None, target: float | None = None, progress_path: str | None = None,
+                 stop_at_target: bool = False):
         self.kind = task_kind
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
         self._evaluate = evaluate  # model -> dict(test_accuracy=..., test_loss=...) (timed apart)
         self.target = target
+        self.stop_at_target = stop_at_target and target is not None
+        self.stopped_at_target = False
+        self._in_callback = False  # fit-style APIs: `epoch` returns True instead of raising
         self.progress_path = progress_path
         self.losses: list[float] = []
         self.step_times: list[float] = []  # duration of each step (previous boundary -> this one)
@@ -82,9 +96,11 @@ class Recorder:
         if now - self._last_progress > 0.5:
             self._write_progress()
 
-    def epoch(self, model=None, loss=None) -> None:
+    def epoch(self, model=None, loss=None) -> bool:
         """End of an epoch: the epoch's mean loss (or `loss`, e.g. Keras's running mean), then the
-        harness's evaluation of `model` on the test set, timed apart from training."""
+        harness's evaluation of `model` on the test set, timed apart from training. With
+        `stop_at_target`, reaching the target ends training: `TargetReached` from a hand-written loop,
+        True (stop) from the fit-style callbacks."""
         now = time.perf_counter()
         if self._t_epoch is None:
             self.start()
@@ -106,6 +122,12 @@ class Recorder:
         # restart the clocks after the evaluation, so that no step or epoch time includes it
         self._t_last = self._t_epoch = time.perf_counter()
         self._write_progress()
+        if self.stop_at_target and self.time_to_target is not None:
+            self.stopped_at_target = True
+            if not self._in_callback:
+                raise TargetReached(model)
+            return True
+        return False
 
     # -- fit-style APIs ---------------------------------------------------------------------------
     def keras_callback(self):
@@ -114,13 +136,15 @@ class Recorder:
 
         rec = self
         rec.running_mean_losses = True  # logs["loss"] after batch k is the mean of the epoch's first k
+        rec._in_callback = True
 
         class RecorderCallback(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 rec.step((logs or {}).get("loss"))
 
             def on_epoch_end(self, epoch, logs=None):
-                rec.epoch(self.model, (logs or {}).get("loss"))
+                if rec.epoch(self.model, (logs or {}).get("loss")):
+                    self.model.stop_training = True  # fit ends after this epoch
 
         return RecorderCallback()
 
@@ -129,6 +153,7 @@ class Recorder:
         import lightning as L
 
         rec = self
+        rec._in_callback = True
 
         class RecorderCallback(L.Callback):
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
@@ -136,7 +161,8 @@ class Recorder:
                 rec.step(None if loss is None else loss.item())
 
             def on_train_epoch_end(self, trainer, pl_module):
-                rec.epoch(pl_module)
+                if rec.epoch(pl_module):
+                    trainer.should_stop = True  # fit ends after this epoch
 
         return RecorderCallback()
 

@@ -500,7 +500,7 @@ def cell_params(task: str, dataset: str | None, mode: str | None, profile: str, 
         if rows <= IDX_TRAIN_ROWS:
             return (("train_subset", rows), ("epochs", 1), ("test_subset", test))
         return (("train_subset", None), ("epochs", math.ceil(steps / (IDX_TRAIN_ROWS // spec.batch_size))),
-                ("test_subset", test))
+                ("test_subset", test), ("stop_at_target", False))
     if spec.batch_size is None:  # full batch: one step per epoch
         return (("epochs", steps),)
     n_train = len(data_mod.load(spec, data_dir).x_train)

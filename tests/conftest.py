@@ -49,3 +49,23 @@ def assert_all_ok(rows, expected_count=None):
     assert not bad, f"cells not ok: {bad}"
     if expected_count is not None:
         assert len(rows) == expected_count, [r["cell"] for r in rows]
+
+
+def check_stops_at_target(run_cells, framework, variants):
+    """`stop_at_target` (the full profile's "trained to target") ends training after the first epoch
+    whose test accuracy reaches the target, however the loop is written: a hand-written loop (the
+    recorder raises), Keras's fit (stop_training), Lightning's Trainer (should_stop). The model that
+    comes out is the one just evaluated, and it still saves and reloads. An unreachable target runs
+    every epoch."""
+    flags = ("--variants", variants, "--no-onnx", "--set", "epochs=3", "--set", "stop_at_target=true")
+    _, reached = run_cells("mnist_mlp", framework, *flags, "--set", "target_accuracy=0.5")
+    _, missed = run_cells("mnist_mlp", framework, *flags, "--set", "target_accuracy=0.9999")
+    assert_all_ok(reached + missed, expected_count=2)
+    for row, epochs in ((reached[0], 1), (missed[0], 3)):
+        m, spec = row["metrics"], row["spec"]
+        assert (m["epochs_trained"], m["stopped_at_target"]) == (epochs, epochs == 1), row["cell"]
+        assert len(m["test_accuracy_curve"]) == len(m["train_loss_curve"]) == epochs, row["cell"]
+        assert row["timing"]["steps"] == epochs * (spec["train_subset"] // spec["batch_size"]), row["cell"]
+        assert m["save_load"]["status"] == "ok" and m["save_load"]["max_abs_diff"] == 0.0, m["save_load"]
+    assert reached[0]["metrics"]["reached_target"] and reached[0]["metrics"]["time_to_target_s"] > 0
+    assert not missed[0]["metrics"]["reached_target"]

@@ -3,7 +3,7 @@ run through the real runner on the backend named by that module's `framework` fi
 KERAS_BACKEND). Fails, never skips, where the backend is missing: its cells are `unavailable`."""
 import pytest
 
-from conftest import assert_all_ok, by_cell
+from conftest import assert_all_ok, by_cell, check_stops_at_target
 
 # The one known exporter gap. On JAX, Keras exports through jax2onnx, which lowers MaxPooling2D's
 # lax.reduce_window to an ONNX MaxPool over all four axes (batch and channels as window-1 "spatial"
@@ -71,3 +71,7 @@ def test_mnist_smoke_both_variants(run_cells, framework, task, param_count):
             assert (row["onnx"]["status"], row["onnx"]["error"]) == ("unsupported", known), row["onnx"]
         else:
             assert row["onnx"]["status"] == "ok", row["onnx"]
+
+
+def test_mnist_stops_at_target(run_cells, framework):
+    check_stops_at_target(run_cells, framework, "sequential")  # fit: the callback sets stop_training

@@ -102,7 +102,7 @@ def linen_train_step(state, x, y):
 
 # %% train
 def train(model, spec, data, rec):
-    x_all, y_all = jnp.asarray(data.x_train), jnp.asarray(data.y_train)  # on the device once
+    x_all, y_all = data.x_train, data.y_train  # numpy: batches are sliced on the host (see jax.py)
     if spec.variant != "linen":
         optimizer = nnx.Optimizer(model, adam(spec), wrt=nnx.Param)  # Adam's moments for every nnx.Param
         # nnx.jit walks the Python object graph on every call; cached_partial walks it once (the

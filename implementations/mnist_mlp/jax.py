@@ -63,10 +63,11 @@ def train(model, spec, data, rec):
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # optax's default; eps outside the sqrt, like torch
     tx = optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)
     params, opt_state = model.params, tx.init(model.params)  # Adam's moments: a pytree shaped like params
-    x_all, y_all = jnp.asarray(data.x_train), jnp.asarray(data.y_train)  # on the device once
     for epoch in range(spec.epochs):
         for idx in data.epoch_batches(epoch):
-            params, opt_state, loss = train_step(params, opt_state, x_all[idx], y_all[idx],
+            # batches are sliced from the numpy arrays on the host; the jitted step copies them to the
+            # device. Indexing a jax array with idx outside jit dispatches a gather op by op: 2x the step.
+            params, opt_state, loss = train_step(params, opt_state, data.x_train[idx], data.y_train[idx],
                                                  apply=model.apply, tx=tx)
             # the call returns before the step has run (asynchronous dispatch); reading the loss waits
             rec.step(loss)

@@ -2,6 +2,7 @@
 missing: such cells are `unavailable`, which `assert_all_ok` rejects."""
 import pytest
 
+from conftest import check_stops_at_target
 from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist
 
 
@@ -22,3 +23,7 @@ def test_linreg_real_datasets(run_cells):
 def test_mnist_smoke_nnx_and_linen(run_cells, task):
     code, rows = run_cells(task, "flax")
     check_mnist(rows, task, ["nnx", "linen"])
+
+
+def test_mnist_stops_at_target(run_cells):
+    check_stops_at_target(run_cells, "flax", "nnx")  # nnx (mutated in place) and linen (a new TrainState per step)

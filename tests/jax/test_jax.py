@@ -2,7 +2,7 @@
 are `unavailable`, which `assert_all_ok` rejects."""
 import pytest
 
-from conftest import assert_all_ok
+from conftest import assert_all_ok, check_stops_at_target
 from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist
 
 
@@ -31,3 +31,7 @@ def test_linreg_real_datasets(run_cells):
 def test_mnist_smoke(run_cells, task):
     code, rows = run_cells(task, "jax")
     check_mnist(rows, task, ["jit"])
+
+
+def test_mnist_stops_at_target(run_cells):
+    check_stops_at_target(run_cells, "jax", "jit")  # a loop over an immutable params pytree: the evaluated snapshot is the model

@@ -2,6 +2,7 @@
 TensorFlow is missing: such cells are `unavailable`, which the checks reject."""
 import pytest
 
+from conftest import check_stops_at_target
 from tf_checks import check_linreg_real, check_linreg_synthetic, check_mnist, check_x2
 
 
@@ -26,3 +27,7 @@ def test_linreg_real_datasets(run_cells):
 def test_mnist_smoke_every_variant(run_cells, task, param_count):
     _, rows = run_cells(task, "tf1")  # raw ops, and tf-keras's legacy tf.compat.v1.layers
     check_mnist(rows, 2, param_count)  # Saver: into a fresh graph via import_meta_graph + restore
+
+
+def test_mnist_stops_at_target(run_cells):
+    check_stops_at_target(run_cells, "tf1", "raw")  # a Session loop: the Session outlives the raised TargetReached

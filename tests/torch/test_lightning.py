@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from conftest import assert_all_ok, by_cell
+from conftest import assert_all_ok, by_cell, check_stops_at_target
 
 
 def assert_saves_and_learns(row, curve="loss_curve"):
@@ -56,3 +56,7 @@ def test_mnist_mlp_and_cnn_smoke(run_cells):
         assert row["metrics"]["param_count"] == count
         assert_saves_and_learns(row, curve="train_loss_curve")
         assert row["onnx"]["status"] == "ok", row["onnx"]
+
+
+def test_mnist_stops_at_target(run_cells):
+    check_stops_at_target(run_cells, "lightning", "trainer")  # Trainer.fit: the callback sets trainer.should_stop

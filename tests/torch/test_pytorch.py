@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import assert_all_ok
+from conftest import assert_all_ok, check_stops_at_target
 
 LINREG_VARIANTS = ("new_leaf", "data", "clone_detach", "optim")
 
@@ -100,3 +100,7 @@ def test_shared_init_is_the_spec_network(task):
     module = cnn if spec.model == "cnn" else mlp
     expected = parity.forward(spec, parity.reference_params(spec), x.astype(np.float64))
     assert np.max(np.abs(module.predict(module.build_model(spec), x) - expected)) < 1e-5
+
+
+def test_mnist_stops_at_target(run_cells):
+    check_stops_at_target(run_cells, "pytorch", "eager")  # a hand-written loop: the recorder raises TargetReached
