@@ -101,8 +101,10 @@ def headline(row: dict) -> tuple[str, str]:
         timing = f"{fmt_ms(step)}/step" if step is not None else f"{fmt_num(get(row, 'timing.train_s'))} s train"
         return f"MSE {fmt_num(mse, 4)}", f"{timing}{ratio}"
     if kind == "mnist":
-        return (fmt_value(get(row, "metrics.test_accuracy"), "pct"),
-                f"{fmt_ms(step)}/step · {fmt_num(get(row, 'timing.train_s'))} s train")
+        epochs = get(row, "metrics.epochs_trained")
+        epochs = f" · {epochs} ep" if epochs is not None else ""
+        return (fmt_value(get(row, "metrics.test_accuracy"), "pct2"),
+                f"{fmt_ms(step)}/step · {fmt_num(get(row, 'timing.train_s'))} s train{epochs}")
     return row.get("status", ""), ""
 
 
