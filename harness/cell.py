@@ -153,6 +153,8 @@ def run(job: dict) -> dict:
     if hasattr(module, "count_params"):
         metrics["param_count"] = int(module.count_params(model))
         metrics["param_count_expected"] = getattr(spec, "param_count", None)
+    if hasattr(spec, "train_flops_per_step"):  # the report turns step times into GFLOP/s and % of roofline
+        metrics["train_flops_per_step"] = spec.train_flops_per_step
     if job.get("parity"):  # `dlrosetta parity`: the untrained model's logits on a fixed batch
         metrics["initial_outputs"] = np.asarray(module.predict(model, data.x_train[:PARITY_ROWS]),
                                                 np.float64).tolist()

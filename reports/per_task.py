@@ -122,7 +122,11 @@ MNIST_COLS = [
     Col("epochs", "epochs", "int", "epochs trained; * stopped at the target"),
     Col("test_loss", "test loss", "num"), Col("param_count", "params", "int"),
     Col("first_step_s", "first step (s)", "s"), Col("step_ms", "step (ms)", "ms", "median, steady state"),
-    Col("step_iqr_ms", "step IQR (ms)", "ms"), Col("epoch_s", "mean epoch (s)", "s"),
+    Col("step_iqr_ms", "step IQR (ms)", "ms"),
+    Col("vs_fastest", "× fastest", "ratio", "step time over the fastest column's (primary variants, same dataset)"),
+    Col("gflops", "GFLOP/s", "g", "matmul and conv FLOPs of a training step / median step time"),
+    Col("roofline_pct", "% roofline", "pct", "GFLOP/s over this run's measured sgemm throughput (environment.json)"),
+    Col("epoch_s", "mean epoch (s)", "s"),
     Col("train_s", "train (s)", "s"), Col("peak_rss_mb", "peak RSS (MB)", "mb"),
     Col("import_rss_mb", "import RSS (MB)", "mb"), Col("infer_1_ms", "infer b1 (ms)", "ms"),
     Col("infer_256_ms", "infer b256 (ms)", "ms"), Col("time_to_target_s", "time to target (s)", "s"),
@@ -138,9 +142,28 @@ def epochs_text(r):
     return None if n is None else (f"{n}*" if get(r, "metrics.stopped_at_target") else n)
 
 
-def mnist_table_rows(rows):
-    out = []
+def gflops(r):
+    step, flops = number(get(r, "timing.step_s.median")), number(get(r, "metrics.train_flops_per_step"))
+    return flops / step / 1e9 if step and flops else None
+
+
+def fastest_steps(rows) -> dict:
+    """dataset -> the fastest median step among primary variants at the spec's own settings."""
+    out = {}
     for r in rows:
+        step = number(get(r, "timing.step_s.median"))
+        if r.get("status") == "ok" and step and not r.get("params") and not r.get("secondary"):
+            ds = r.get("dataset")
+            out[ds] = min(out.get(ds, step), step)
+    return out
+
+
+def mnist_table_rows(rows, roofline=None):
+    out = []
+    fastest = fastest_steps(rows)
+    for r in rows:
+        step, rate = number(get(r, "timing.step_s.median")), gflops(r)
+        best = fastest.get(r.get("dataset")) if not r.get("params") else None
         epochs = [number(e) for e in get(r, "timing.epoch_s", []) if number(e) is not None]
         out.append({"framework": r.get("framework"), "variant": r.get("variant"), "dataset": r.get("dataset"),
                     "params": params_text(r), "status": r.get("status"),
@@ -148,6 +171,8 @@ def mnist_table_rows(rows):
                     "test_loss": get(r, "metrics.test_loss"),
                     "param_count": get(r, "metrics.param_count"), "first_step_s": get(r, "timing.first_step_s"),
                     "step_ms": ms(get(r, "timing.step_s.median")), "step_iqr_ms": ms(get(r, "timing.step_s.iqr")),
+                    "vs_fastest": step / best if step and best else None, "gflops": rate,
+                    "roofline_pct": rate / roofline if rate and roofline else None,
                     "epoch_s": statistics.fmean(epochs) if epochs else None, "train_s": get(r, "timing.train_s"),
                     "peak_rss_mb": get(r, "memory.peak_rss_mb"), "import_rss_mb": get(r, "memory.import_rss_mb"),
                     "infer_1_ms": get(r, "timing.infer_ms.batch_1.median"),
@@ -155,6 +180,24 @@ def mnist_table_rows(rows):
                     "time_to_target_s": get(r, "metrics.time_to_target_s"),
                     "save_load": get(r, "metrics.save_load.max_abs_diff"), "error": r.get("error")})
     return out
+
+
+def speed_note(rows, roofline) -> str:
+    """The fastest column's throughput against the roofline, and the columns over 2x its step time."""
+    primary = [r for r in rows if not r.get("secondary") and number(get(r, "timing.step_s.median"))]
+    if not primary:
+        return ""
+    best = min(primary, key=lambda r: get(r, "timing.step_s.median"))
+    step, rate = get(best, "timing.step_s.median"), gflops(best)
+    text = f"Fastest step: {series_label(best)}, {fmt_value(ms(step), 'ms')} ms"
+    if rate:
+        text += f" = {rate:.0f} GFLOP/s"
+        if roofline:
+            text += f", {100 * rate / roofline:.0f} % of this run's sgemm roofline ({roofline:.0f} GFLOP/s)"
+    slow = [f"{series_label(r)} ×{get(r, 'timing.step_s.median') / step:.1f}" for r in primary
+            if get(r, "timing.step_s.median") > 2 * step]
+    return text + (". Over 2× its step time: " + ", ".join(slow) + "." if slow else
+                   ". Every column within 2× of it.")
 
 
 def mnist_section(run: Run, task: str) -> dict:
@@ -187,10 +230,12 @@ def mnist_section(run: Run, task: str) -> dict:
                            f"reaches {fmt_value(max(targets), 'pct')} (at most {most} epochs), so final "
                            f"accuracies sit just above the target; compare the time to target. "
                            + target_note).strip()
-        groups.append({"name": ds, "charts": [c for c in chart_list if c], "note": target_note})
+        speed = speed_note(rows, number(get(run.env, "roofline.sgemm_gflops")))
+        groups.append({"name": ds, "charts": [c for c in chart_list if c],
+                       "note": " ".join(n for n in (target_note, speed) if n)})
     sweeps = sweep_charts(run.rows, task)
-    tbl = table(MNIST_COLS, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)]),
-                f"{task}.csv")
+    tbl = table(MNIST_COLS, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)],
+                                             number(get(run.env, "roofline.sgemm_gflops"))), f"{task}.csv")
     return {"groups": groups, "sweeps": sweeps, "table": tbl}
 
 

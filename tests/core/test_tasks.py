@@ -11,6 +11,25 @@ def test_param_counts_are_the_products():
     assert cnn.param_count == 34_826
 
 
+def test_training_flops_per_step_by_hand():
+    # MLP, per sample: forward 784*256 + 256*128 + 128*10 = 234,752 multiply-adds; backward twice
+    # that, less the first layer's input gradient (200,704): 503,552 MACs, x2 FLOPs, x128 samples
+    assert make_spec("mnist_mlp").train_flops_per_step == 2 * 128 * (3 * 234_752 - 200_704) == 128_909_312
+    # CNN: conv1 26*26 outputs x 9*1*32, conv2 11*11 x 9*32*64, dense 1600*10
+    conv1, conv2, dense = 26 * 26 * 9 * 32, 11 * 11 * 9 * 32 * 64, 1600 * 10
+    assert make_spec("mnist_cnn").train_flops_per_step == 2 * 128 * (3 * (conv1 + conv2 + dense) - conv1)
+    assert make_spec("mnist_mlp", batch_size=32).train_flops_per_step == 128_909_312 // 4
+
+
+def test_full_profile_trains_to_target_and_set_can_turn_it_off():
+    mlp, cnn = make_spec("mnist_mlp", "full"), make_spec("mnist_cnn", "full")
+    assert (mlp.stop_at_target, mlp.epochs, mlp.target_accuracy) == (True, 10, 0.975)
+    assert (cnn.stop_at_target, cnn.epochs, cnn.target_accuracy) == (True, 4, 0.985)
+    assert not make_spec("mnist_mlp", "smoke").stop_at_target
+    assert coerce_override("mnist_mlp", "stop_at_target", "false") is False
+    assert coerce_override("mnist_mlp", "target_accuracy", "none") is None
+
+
 def test_x2_exact_trajectory():
     spec = make_spec("x2_descent")
     traj = spec.exact_trajectory()

@@ -272,3 +272,25 @@ def test_onnx_cross_without_onnx_rows(tmp_path):
     shutil.copy(FIXTURE / "onnx_cross.json", tmp_path / "onnx_cross.json")
     html = render.render([tmp_path], tmp_path / "r.html").read_text()
     assert 'id="onnx"' in html and "Cross-framework ONNX check" in html
+
+
+def test_speed_against_the_fastest_column_and_the_roofline():
+    from reports.per_task import mnist_table_rows, speed_note
+
+    def row(framework, step_s, secondary=False, params=None):
+        return {"framework": framework, "variant": "v", "dataset": "mnist", "status": "ok", "secondary": secondary,
+                "params": params, "timing": {"step_s": {"median": step_s}},
+                "metrics": {"train_flops_per_step": 128_909_312, "epochs_trained": 3, "stopped_at_target": True}}
+
+    rows = [row("tf1", 0.0015), row("keras-torch", 0.0033), row("pytorch", 0.0001, secondary=True),
+            row("jax", 0.0001, params={"batch_size": 32})]
+    note = speed_note(rows[:3], roofline=100.0)
+    # the secondary row is faster but is no column's own idiom at the spec's settings
+    assert note.startswith("Fastest step: tf1/v, 1.50 ms = 86 GFLOP/s, 86 % of this run's sgemm roofline")
+    assert note.endswith("Over 2× its step time: keras-torch/v ×2.2.")
+    table = {r["framework"]: r for r in mnist_table_rows(rows, roofline=100.0)}
+    assert table["keras-torch"]["vs_fastest"] == 0.0033 / 0.0015
+    assert table["tf1"]["gflops"] == 128_909_312 / 0.0015 / 1e9 and table["tf1"]["roofline_pct"] == table["tf1"]["gflops"] / 100
+    assert table["jax"]["vs_fastest"] is None  # a sweep cell runs other settings: no ratio
+    assert table["tf1"]["epochs"] == "3*"
+    assert "Every column within 2×" in speed_note([row("tf1", 0.0015), row("jax", 0.0029)], roofline=None)
