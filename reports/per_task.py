@@ -222,13 +222,16 @@ def mnist_section(run: Run, task: str) -> dict:
         elif not ttt:
             target_note = f"No column reached the {fmt_value(max(targets), 'pct')} target in this run."
         else:
-            missed = [series_label(r) for r in rows if get(r, "metrics.time_to_target_s") is None]
+            missed = [series_label(r) for r in rows  # rows with a target (not the short secondary runs)
+                      if get(r, "metrics.target_accuracy") is not None and get(r, "metrics.time_to_target_s") is None]
             target_note = ("Did not reach the target: " + ", ".join(missed)) if missed else ""
         if targets and any(get(r, "spec.stop_at_target") for r in rows):
-            most = max(number(get(r, "spec.epochs")) or 0 for r in rows)
+            most = int(max(number(get(r, "spec.epochs")) or 0 for r in rows))
             target_note = (f"Trained to target: each column stops after the first epoch whose test accuracy "
                            f"reaches {fmt_value(max(targets), 'pct')} (at most {most} epochs), so final "
                            f"accuracies sit just above the target; compare the time to target. "
+                           + ("Secondary variants run a short fixed schedule for their step time and "
+                              "have no target. " if any(r.get("secondary") for r in rows) else "")
                            + target_note).strip()
         speed = speed_note(rows, number(get(run.env, "roofline.sgemm_gflops")))
         groups.append({"name": ds, "charts": [c for c in chart_list if c],
