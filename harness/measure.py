@@ -219,26 +219,22 @@ class Recorder:
         os.replace(tmp, self.progress_path)
 
 
-def time_calls(fn, repeats: int, warmup: int = 2) -> dict:
-    """Median/IQR (milliseconds) of `fn()` over `repeats` calls after `warmup` calls."""
+def call_durations(fn, repeats: int, warmup: int = 2) -> list[float]:
+    """Seconds taken by each of `repeats` calls of `fn()`, after `warmup` untimed calls (first-call
+    allocation, thread-pool start, compilation)."""
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return summarize(times)
+        times.append(time.perf_counter() - t0)
+    return times
 
 
-def _best_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: first-call allocation, thread-pool start, compilation
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+def time_calls(fn, repeats: int, warmup: int = 2) -> dict:
+    """Median/IQR (milliseconds) of `fn()` over `repeats` calls after `warmup` calls."""
+    return summarize([t * 1000.0 for t in call_durations(fn, repeats, warmup)])
 
 
 def matmul_roofline(threads: int, n: int = 2048, repeats: int = 5) -> dict:
@@ -263,6 +259,7 @@ def matmul_roofline(threads: int, n: int = 2048, repeats: int = 5) -> dict:
         ja, jb = jax.device_put(a), jax.device_put(b)
         dot = jax.jit(lambda x, y: x @ y)
         timers["jax"] = lambda: dot(ja, jb).block_until_ready()
-    libraries = {name: round(2 * n**3 / _best_seconds(fn, repeats) / 1e9, 1) for name, fn in timers.items()}
+    libraries = {name: round(2 * n**3 / min(call_durations(fn, repeats, warmup=1)) / 1e9, 1)
+                 for name, fn in timers.items()}
     best = max(libraries, key=libraries.get)
     return {"sgemm_gflops": libraries[best], "n": n, "threads": threads, "library": best, "libraries": libraries}

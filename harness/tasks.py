@@ -152,7 +152,6 @@ class MnistSpec:
             channels = filters
         return count + self.flat_size * self.num_classes + self.num_classes
 
-
     @property
     def train_flops_per_step(self) -> int:
         """Multiply-adds x 2 of one training step on a batch: the matmuls and convolutions only

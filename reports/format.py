@@ -35,33 +35,29 @@ def fmt_num(value, sig: int = 3) -> str:
     return f"{v:.{digits}f}"
 
 
+# kinds that format a number, or show a dash where there is none
+NUMBER_FORMATS = {
+    "pct": lambda v: f"{100 * v:.1f} %",
+    "pct2": lambda v: f"{100 * v:.2f} %",
+    "pp": lambda v: f"{100 * v:+.2f} pp",
+    "sci": lambda v: "0" if v == 0 else f"{v:.2e}",
+    "short": lambda v: f"{v:g}",  # 1e-08 rather than 1.00e-08
+    "ratio": lambda v: f"×{v:.2f}",
+}
+
+
 def fmt_value(value, kind: str = "text") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
+    if kind in NUMBER_FORMATS:
+        v = number(value)
+        return "–" if v is None else NUMBER_FORMATS[kind](v)
     if kind == "int":
         return f"{int(value):,}" if number(value) is not None else str(value)
-    if kind == "pct":
-        v = number(value)
-        return "–" if v is None else f"{100 * v:.1f} %"
-    if kind == "pct2":
-        v = number(value)
-        return "–" if v is None else f"{100 * v:.2f} %"
-    if kind == "pp":
-        v = number(value)
-        return "–" if v is None else f"{100 * v:+.2f} pp"
-    if kind == "sci":
-        v = number(value)
-        return "–" if v is None else ("0" if v == 0 else f"{v:.2e}")
     if kind == "num":
         return fmt_num(value, 4)
     if kind in ("ms", "s", "mb", "g"):
         return fmt_num(value, 3)
-    if kind == "short":  # 1e-08 rather than 1.00e-08
-        v = number(value)
-        return "–" if v is None else f"{v:g}"
-    if kind == "ratio":
-        v = number(value)
-        return "–" if v is None else f"×{v:.2f}"
     if kind == "bool":
         return "yes" if value is True else ("no" if value is False else str(value))
     return str(value)

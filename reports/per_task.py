@@ -147,14 +147,19 @@ def gflops(r):
     return flops / step / 1e9 if step and flops else None
 
 
+def primary_timed(rows) -> list[dict]:
+    """The rows that compare columns: ok, timed, each column's own idiom (not a secondary variant) at
+    the spec's own settings (not a sweep cell)."""
+    return [r for r in rows if r.get("status") == "ok" and number(get(r, "timing.step_s.median"))
+            and not r.get("params") and not r.get("secondary")]
+
+
 def fastest_steps(rows) -> dict:
-    """dataset -> the fastest median step among primary variants at the spec's own settings."""
+    """dataset -> the fastest median step among the primary rows."""
     out = {}
-    for r in rows:
-        step = number(get(r, "timing.step_s.median"))
-        if r.get("status") == "ok" and step and not r.get("params") and not r.get("secondary"):
-            ds = r.get("dataset")
-            out[ds] = min(out.get(ds, step), step)
+    for r in primary_timed(rows):
+        step, ds = number(get(r, "timing.step_s.median")), r.get("dataset")
+        out[ds] = min(out.get(ds, step), step)
     return out
 
 
@@ -184,7 +189,7 @@ def mnist_table_rows(rows, roofline=None):
 
 def speed_note(rows, roofline) -> str:
     """The fastest column's throughput against the roofline, and the columns over 2x its step time."""
-    primary = [r for r in rows if not r.get("secondary") and number(get(r, "timing.step_s.median"))]
+    primary = primary_timed(rows)
     if not primary:
         return ""
     best = min(primary, key=lambda r: get(r, "timing.step_s.median"))
@@ -201,6 +206,7 @@ def speed_note(rows, roofline) -> str:
 
 
 def mnist_section(run: Run, task: str) -> dict:
+    roofline = number(get(run.env, "roofline.sgemm_gflops"))
     all_rows = [r for r in run.rows if r.get("task") == task]
     datasets = list(dict.fromkeys(r.get("dataset") for r in all_rows if r.get("status") == "ok"))
     groups = []
@@ -233,12 +239,12 @@ def mnist_section(run: Run, task: str) -> dict:
                            + ("Secondary variants run a short fixed schedule for their step time and "
                               "have no target. " if any(r.get("secondary") for r in rows) else "")
                            + target_note).strip()
-        speed = speed_note(rows, number(get(run.env, "roofline.sgemm_gflops")))
+        speed = speed_note(rows, roofline)
         groups.append({"name": ds, "charts": [c for c in chart_list if c],
                        "note": " ".join(n for n in (target_note, speed) if n)})
     sweeps = sweep_charts(run.rows, task)
     tbl = table(MNIST_COLS, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)],
-                                             number(get(run.env, "roofline.sgemm_gflops"))), f"{task}.csv")
+                                             roofline), f"{task}.csv")
     return {"groups": groups, "sweeps": sweeps, "table": tbl}
 
 

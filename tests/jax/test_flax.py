@@ -26,4 +26,4 @@ def test_mnist_smoke_nnx_and_linen(run_cells, task):
 
 
 def test_mnist_stops_at_target(run_cells):
-    check_stops_at_target(run_cells, "flax", "nnx")  # nnx (mutated in place) and linen (a new TrainState per step)
+    check_stops_at_target(run_cells, "flax", "nnx")  # nnx: the model is updated in place, then evaluated as is
