@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import resource
 import sys
@@ -19,11 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from harness import data as data_mod
-from harness.measure import Recorder, TargetReached, softmax_cross_entropy, time_calls
+from harness import stability
+from harness.measure import Diverged, Recorder, TargetReached, softmax_cross_entropy, time_calls
 from harness.registry import FRAMEWORKS, module_name
 from harness.tasks import TASKS, spec_from_dict
 
 PARITY_ROWS = 32  # rows of x_train whose initial outputs `dlrosetta parity` compares
+# After training, a run has diverged (status `diverged`, see also measure.DIVERGENCE_FACTOR) when its last
+# epoch's loss ends ENDS_ABOVE_FACTOR times above its start scale, or a classifier's test accuracy is
+# within CHANCE_FACTOR of a uniform guess (1/C): a 10-class model at <= 15 % has learnt nothing.
+ENDS_ABOVE_FACTOR = 10.0
+CHANCE_FACTOR = 1.5
 
 
 def maxrss_mb() -> float:
@@ -39,7 +46,9 @@ def one_line(exc: BaseException) -> str:
 def set_threads(framework: str, threads: int) -> dict:
     """Same thread count for every framework (env vars are set by the runner; these are the APIs)."""
     fw = FRAMEWORKS[framework]
-    settings = {"threads": threads}
+    # the runner pinned this process to `threads` cores (every framework's pool respects affinity)
+    settings = {"threads": threads, "affinity": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                else None}
     if "torch" in fw.requires or fw.keras_backend == "torch":
         import torch
 
@@ -131,19 +140,37 @@ def run(job: dict) -> dict:
 
     evaluate = (lambda model: evaluate_mnist(module, model, data)) if kind == "mnist" else None
     epochs = getattr(spec, "epochs", None)
+    marks = {}  # stability snapshots at the start and end of the timed phase
     rec = Recorder(kind, epochs=epochs, steps_per_epoch=data.steps_per_epoch if data else None,
                    evaluate=evaluate, target=getattr(spec, "target_accuracy", None),
                    progress_path=str(cell_dir / "progress.json"),
-                   stop_at_target=getattr(spec, "stop_at_target", False))
+                   stop_at_target=getattr(spec, "stop_at_target", False), loss_scale=loss_scale(kind, spec, data),
+                   on_start=lambda: marks.__setitem__("start", stability.snapshot()))
+
+    def end_timed_phase() -> None:
+        marks["end"] = stability.snapshot()
+        measured = stability.window(marks["start"], marks["end"]) if "start" in marks else {}
+        result["stability"] = stability.judge(measured, rec.steady_steps())
+        result["threads"]["cpu_per_wall"] = measured.get("cpu_per_wall")
+        timing.update(rec.timing())
+        (cell_dir / "steps.json").write_text(json.dumps(rec.steps_record()))
 
     # -- x²: no model, no data; `train` returns the trajectory x_0..x_N --------------------------
     if kind == "x2":
         rec.start()
-        trajectory = [float(x) for x in module.train(spec, rec)]
-        timing.update(rec.timing())
+        try:
+            trajectory = [float(x) for x in module.train(spec, rec)]
+        except Diverged as exc:
+            end_timed_phase()
+            return diverged(result, exc.info)
+        end_timed_phase()
         exact = spec.exact_trajectory()
         metrics.update(x_final=trajectory[-1], trajectory=trajectory, exact_final=exact[-1],
                        max_rel_error=max(abs(a - b) / abs(b) for a, b in zip(trajectory, exact)))
+        if abs(trajectory[-1]) > abs(spec.x0):
+            return diverged(result, {"reason": f"x moved away from the minimum: |x| {abs(trajectory[-1]):.4g} "
+                                               f"> x0 {abs(spec.x0):g}", "step": len(trajectory) - 1,
+                                     "loss": trajectory[-1], "first_loss": spec.x0})
         return result
 
     # -- build, train ------------------------------------------------------------------------------
@@ -163,8 +190,11 @@ def run(job: dict) -> dict:
         model = module.train(model, spec, data, rec)
     except TargetReached as stop:  # a hand-written loop ended at the target (stop_at_target)
         model = stop.model
+    except Diverged as exc:  # training stopped at the step where the loss exploded
+        end_timed_phase()
+        return diverged(result, exc.info)
     sync_device(framework, device)
-    timing.update(rec.timing())
+    end_timed_phase()
 
     if job.get("parity"):  # per-step losses (Keras's running means turned back into per-step values)
         metrics["step_losses"] = rec.step_losses()
@@ -186,6 +216,11 @@ def run(job: dict) -> dict:
         evaluate(model)
         timing["eval_s"] = time.perf_counter() - t0
         metrics["first_loss"] = next((v for v in rec.losses if v is not None), None)
+        chance = 1.0 / spec.num_classes
+        if final["test_accuracy"] <= CHANCE_FACTOR * chance:
+            return diverged(result, {"reason": f"test accuracy {final['test_accuracy']:.1%} is at chance level "
+                                               f"({chance:.0%})", "epoch": len(rec.epoch_times),
+                                     "loss": final["test_loss"], "first_loss": metrics["first_loss"]})
     else:
         t0 = time.perf_counter()
         test_mse = mse(module.predict(model, data.x_test), data.y_test)
@@ -204,6 +239,9 @@ def run(job: dict) -> dict:
             err = np.concatenate([a_raw - np.asarray(data.info["true_A"]), b_raw - np.asarray(data.info["true_b"])])
             metrics["param_error"] = float(np.max(np.abs(err)))
 
+    if ended := ended_above(rec, rec.loss_scale):
+        return diverged(result, ended)
+
     # -- inference latency (native), batch 1 and 256 ---------------------------------------------
     x = data.x_test
     batch_256 = x[:256] if len(x) >= 256 else np.resize(x, (256, *x.shape[1:]))
@@ -211,7 +249,7 @@ def run(job: dict) -> dict:
                           "batch_256": time_calls(lambda: module.predict(model, batch_256), repeats=20)}
 
     # -- save / load round trip in the framework's native format ----------------------------------
-    if hasattr(module, "save") and hasattr(module, "load"):
+    if hasattr(module, "save") and hasattr(module, "load") and not job.get("timing_only"):
         try:
             path = cell_dir / "saved"
             t0 = time.perf_counter()
@@ -233,6 +271,40 @@ def run(job: dict) -> dict:
     return result
 
 
+def loss_scale(kind: str, spec, data) -> float | None:
+    """The task's natural loss scale, the reference for divergence: a uniform guess's cross-entropy
+    (log C), the zero model's MSE (linear regression starts from zero weights), x²'s start x0."""
+    if kind == "mnist":
+        return math.log(spec.num_classes)
+    if kind == "linreg":
+        return float(np.mean(np.asarray(data.y_train, np.float64) ** 2))
+    return abs(spec.x0)
+
+
+def ended_above(rec: Recorder, scale: float | None) -> dict | None:
+    """Divergence info when the last epoch's loss ends ENDS_ABOVE_FACTOR above the start, else None."""
+    curve = [v for v in rec.epoch_losses if v is not None]
+    first = next((v for v in rec.losses if v is not None), None)
+    if not curve or first is None:
+        return None
+    reference = max(abs(first), scale or 0.0)
+    if curve[-1] > ENDS_ABOVE_FACTOR * reference:
+        return {"reason": f"the loss ended at {curve[-1]:.4g}, over {ENDS_ABOVE_FACTOR:g}x its start scale "
+                          f"{reference:.4g}", "epoch": len(curve), "loss": curve[-1], "first_loss": first}
+    return None
+
+
+def diverged(result: dict, info: dict) -> dict:
+    """The result of a cell whose training diverged: status `diverged`, where and why."""
+    info = {"reason": info.get("reason"), "step": info.get("step"), "epoch": info.get("epoch"),
+            "loss": info.get("loss"), "first_loss": info.get("first_loss")}
+    where = ", ".join(f"{k} {info[k]}" for k in ("step", "epoch") if info.get(k) is not None)
+    result["status"] = "diverged"
+    result["error"] = f"diverged: {info['reason']}" + (f" ({where})" if where else "")
+    result["divergence"] = info
+    return result
+
+
 def main(argv=None) -> int:
     job_path = Path((argv or sys.argv[1:])[0])
     job = json.loads(job_path.read_text())
@@ -240,7 +312,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         result = run(job)
-        result["status"], result["error"] = "ok", None
+        result.setdefault("status", "ok")
+        result.setdefault("error", None)
         code = 0
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a row
         traceback.print_exc()

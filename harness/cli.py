@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
+import shlex
+import signal
 import sys
 import time
 import uuid
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from harness import environment
 from harness.registry import FAMILIES, FRAMEWORKS, applicability, enumerate_cells, missing_packages, variants
-from harness.tasks import PROFILES, TASKS, SpecError, coerce_override
+from harness.tasks import PROFILES, TASKS, SpecError, coerce_override, task_accepts
 
 
 class UsageError(Exception):
@@ -28,6 +32,45 @@ class Parser(argparse.ArgumentParser):
 
 def csv_list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def number_type(kind, low=None, high=None, low_inclusive=True, describe=None):
+    """An argparse type for a numeric flag: the value parsed and range-checked, or one line naming
+    the allowed range (argparse adds the flag's name: "argument --timeout: ...")."""
+    def parse(text: str):
+        what = describe or _range_text(kind, low, high, low_inclusive)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        high_value = high() if callable(high) else high
+        if (low is not None and (value < low or (value == low and not low_inclusive))) or \
+                (high_value is not None and value > high_value):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+def _range_text(kind, low, high, low_inclusive) -> str:
+    noun = "an integer" if kind is int else "a number"
+    parts = []
+    if low is not None:
+        parts.append(f"{'>=' if low_inclusive else '>'} {low:g}")
+    if high is not None:
+        parts.append(f"<= {high() if callable(high) else high:g}")
+    return f"{noun} {' and '.join(parts)}".strip()
+
+
+def _cores() -> int:
+    from harness.runner import allowed_cpus
+
+    return len(allowed_cpus())
+
+
+def _memory_gb() -> float:
+    return environment.memory_gb() or 1e6
 
 
 def build_parser() -> Parser:
@@ -45,11 +88,22 @@ def build_parser() -> Parser:
                      help="one cell per value of a spec setting, e.g. batch_size=32,128,512 (repeatable)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a spec setting for every selected cell, e.g. epochs=1")
+    run.add_argument("--repeat", type=number_type(int, 1, 1000), default=_env_int("DLROSETTA_REPEAT", 1),
+                     help="processes per cell: 1 full run + N-1 timing-only, interleaved (default 1; env DLROSETTA_REPEAT)")
+    run.add_argument("--rerun-disturbed", type=number_type(int, 0, 100), default=0, metavar="K",
+                     help="re-run disturbed or unstable processes up to K times at the end (default 0)")
+    run.add_argument("--order-seed", type=number_type(int, 0, 2**32 - 1), default=0, metavar="S",
+                     help="seed of the shuffled order of each round with --repeat > 1 (default 0)")
+    run.add_argument("--track", type=csv_list, default=csv_list(os.environ.get("DLROSETTA_TRACK", "")),
+                     help="tracking sinks fed with every row: mlflow, tensorboard (env DLROSETTA_TRACK)")
+    run.add_argument("--tracking-uri", default=None,
+                     help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else a SQLite store in the run dir)")
+    run.add_argument("--dry-run", action="store_true", help="print the processes that would run, in order, and stop")
 
     par = sub.add_parser("parity", help="train every column from the same weights and compare loss curves")
     add_selection(par, default_tasks="mnist_mlp,mnist_cnn,linear_regression")
     add_run_options(par)
-    par.add_argument("--steps", type=int, default=100, help="training steps per column (default 100)")
+    par.add_argument("--steps", type=number_type(int, 1), default=100, help="training steps per column (default 100)")
 
     rep = sub.add_parser("report", help="render a run dir into one self-contained HTML file")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
@@ -78,14 +132,23 @@ def add_selection(p, default_tasks: str | None = None) -> None:
 def add_run_options(p) -> None:
     p.add_argument("--out", help="run dir (default runs/<date>-<time>)")
     p.add_argument("--resume", action="store_true", help="skip cells already in OUT/results.jsonl")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per cell (default 1800)")
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                   help="threads for every framework (default: all cores)")
+    p.add_argument("--timeout", type=number_type(float, 0, low_inclusive=False), default=1800.0,
+                   help="seconds per cell process (default 1800)")
+    p.add_argument("--threads", type=number_type(int, 1, _cores, describe=f"an integer from 1 to the "
+                                                 f"{_cores()} cores this process may use"),
+                   default=None, help="threads (and pinned cores) for every framework (default: all cores)")
+    p.add_argument("--max-memory", type=number_type(float, 0, _memory_gb, low_inclusive=False), default=None,
+                   metavar="GB", help="resident memory limit per cell process (default: half the machine's memory)")
     p.add_argument("--data-dir", help="folder with mnist/, fashion-mnist/, california-housing/ (env DLROSETTA_DATA)")
     p.add_argument("--init", default="native", choices=("native", "shared"),
                    help="native: each framework's initialiser; shared: the spec's seeded weights")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX export and parity")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="one line per cell only")
+
+
+def _env_int(name: str, default: int) -> int:
+    text = os.environ.get(name, "").strip()
+    return int(text) if text.isdigit() and int(text) >= 1 else default
 
 
 # --------------------------------------------------------------------------------------------------
@@ -136,19 +199,32 @@ def parse_overrides(tasks, items, multi: bool) -> list[tuple[str, list]]:
         raw = csv_list(values) if multi else [values.strip()]
         if not raw:
             raise UsageError(f"no value given for {key!r}")
-        typed = None
-        for task in tasks:
-            if TASKS[task].kind == "x2":
-                continue
+        typed, last = None, None
+        for task in tasks:  # the first selected task that has the setting types and checks it
             try:
                 typed = [coerce_override(task, key.strip(), v) for v in raw]
                 break
             except SpecError as exc:
                 last = exc
+                if task_accepts(task, key.strip()):
+                    break  # the task has the setting: the value itself is bad
         if typed is None:
-            raise UsageError(str(last) if tasks else f"no task takes {key!r}")
+            raise UsageError(str(last) if last else f"no task takes {key!r}")
         parsed.append((key.strip(), typed))
     return parsed
+
+
+def apply_params(cells):
+    """Each cell keeps only the --set/--sweep settings its task has (x² has no epochs), once."""
+    from dataclasses import replace
+
+    seen, out = set(), []
+    for c in cells:
+        c = replace(c, params=tuple((k, v) for k, v in c.params if task_accepts(c.task, k)))
+        if c.key not in seen:
+            seen.add(c.key)
+            out.append(c)
+    return out
 
 
 def cmd_list(args) -> int:
@@ -177,6 +253,28 @@ def cmd_list(args) -> int:
     return 0
 
 
+class Terminated(BaseException):
+    """SIGTERM: handled like Ctrl-C (the running cell's process group is killed, finished rows stay)."""
+
+
+def plan_jobs(cells, repeat: int, seed: int, done: set) -> tuple[list, list[list[str]]]:
+    """Every process of the run in order: round 0 runs each cell in full, rounds 1..N-1 time it again in
+    fresh processes. With N > 1 every round is shuffled (seeded, recorded), so that drift and background
+    load spread over all columns instead of hitting one. Cells that are not run (n/a, not installed) get
+    one row only."""
+    from harness.runner import Job, skip_reason
+
+    rounds, jobs = [], []
+    for r in range(repeat):
+        order = [c for c in cells if r == 0 or skip_reason(c) is None]
+        if repeat > 1:
+            random.Random(seed * 1000 + r).shuffle(order)
+        rounds.append([c.key for c in order])
+        jobs += [Job(c, r, 0, {"round": r, "position": i, "seed": seed}) for i, c in enumerate(order)
+                 if (c.key, r) not in done]
+    return jobs, rounds
+
+
 def cmd_run(args) -> int:
     from harness import runner
     from harness.progress import Progress
@@ -188,37 +286,137 @@ def cmd_run(args) -> int:
     for key, values in sweeps:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
-    cells = enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"], sel["modes"],
-                            sel["variants"], params, profile=args.profile)
+    cells = apply_params(enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"],
+                                         sel["modes"], sel["variants"], params, profile=args.profile))
     if not cells:
         raise UsageError("the selection matches no cell")
+    threads = args.threads or _cores()
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     results = out / "results.jsonl"
-    if results.exists() and not args.resume and runner.read_rows(results):
+    if results.is_file() and not args.resume and runner.read_rows(results):
         raise UsageError(f"{results} already has results: pass --resume to continue it, or another --out")
-    done = runner.completed_keys(results) if args.resume else set()
-    todo = [c for c in cells if c.key not in done]
-    check_data(todo, args.data_dir)  # before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    env_info = environment.describe(args.threads, args.profile, sel["device"])
+    done = runner.completed_keys(results) if args.resume and results.is_file() else set()
+    jobs, rounds = plan_jobs(cells, args.repeat, args.order_seed, done)
+    if args.dry_run:
+        for job in jobs:
+            print(f"round {job.repeat}  {job.cell.key}" + ("  (timing only)" if job.repeat else ""))
+        print(f"{len(jobs)} processes ({len(cells)} cells x {args.repeat} repeat(s), "
+              f"{sum(len(r) for r in rounds) - len(jobs)} already done)")
+        return 0
+    check_data([j.cell for j in jobs], args.data_dir)  # before anything is written
+    tracker = open_tracking(args, out)
+    prepare_out(out)
+    env_info = environment.describe(threads, args.profile, sel["device"])
     env_info["run_id"] = _existing_run_id(out) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     env_info = environment.write(out, env_info)
-    opts = runner.RunOptions(out=out, profile=args.profile, timeout=args.timeout, threads=args.threads,
-                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"])
-    progress = Progress(len(todo), live=args.progress and sys.stderr.isatty(), skipped=len(cells) - len(todo))
+    _append_schedule(out, args, rounds)
+    opts = runner.RunOptions(out=out, profile=args.profile, timeout=args.timeout, threads=threads,
+                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"],
+                             max_memory_gb=args.max_memory)
+    progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(), skipped=len(done))
     progress.header(out, env_info)
-    rows = []
+    if tracker is not None and hasattr(tracker, "start"):
+        tracker.start(env_info)
+    rows: list[dict] = []
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        for cell in todo:
-            progress.begin(cell)
-            row = runner.run_cell(cell, opts, on_progress=progress.update)
-            runner.append_row(results, row)
-            progress.end(cell, row)
-            rows.append(row)
-    except KeyboardInterrupt:
-        progress.interrupted(out)
-        return 130
+        for job in jobs:
+            rows.append(_run_job(job, opts, progress, results, tracker))
+        for attempt in range(1, args.rerun_disturbed + 1):
+            again = disturbed_jobs(runner.read_rows(results), cells, attempt)
+            if not again:
+                break
+            progress.extend(len(again), f"re-running {len(again)} disturbed or unstable process(es), attempt {attempt}")
+            for job in again:
+                rows.append(_run_job(job, opts, progress, results, tracker))
+    except (KeyboardInterrupt, Terminated) as exc:
+        code = 143 if isinstance(exc, Terminated) else 130
+        progress.interrupted(out, len(rows), len(jobs), resume_command(args, out),
+                             "SIGTERM" if code == 143 else "Ctrl-C")
+        return code
+    except runner.OutputError as exc:
+        print(f"dlrosetta: error: {exc.strerror}; {len(rows)} finished row(s) were written before it", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if tracker is not None:
+            tracker.close()
     return progress.summary(rows, results)
+
+
+def _run_job(job, opts, progress, results, tracker) -> dict:
+    from harness import runner
+
+    progress.begin(job.cell, job)
+    row = runner.run_cell(job.cell, opts, on_progress=progress.update, job=job)
+    runner.append_row(results, row)
+    progress.end(job.cell, row)
+    if tracker is not None:
+        tracker.log(row)
+    return row
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def disturbed_jobs(rows, cells, attempt: int) -> list:
+    """Processes to run again: each selected (cell, repeat) whose rows hold no stable timing, only
+    disturbed or unstable ones (`--rerun-disturbed`)."""
+    from harness.runner import Job
+
+    wanted = {c.key: c for c in cells}
+    flags: dict[tuple, list[str]] = {}
+    for r in rows:
+        if not isinstance(r, dict) or r.get("cell") not in wanted or r.get("status") != "ok":
+            continue
+        flag = (r.get("stability") or {}).get("flag")
+        flags.setdefault((r["cell"], r.get("repeat") or 0), []).append(flag)
+    again = []
+    for (key, repeat), seen in flags.items():
+        if "stable" not in seen and any(f in ("disturbed", "unstable") for f in seen):
+            again.append(Job(wanted[key], repeat, attempt, {"round": "rerun", "position": len(again),
+                                                             "attempt": attempt}))
+    return again
+
+
+def resume_command(args, out: Path) -> str:
+    """The exact command that resumes this run: the same arguments, with --out and --resume."""
+    argv = list(getattr(args, "argv", None) or sys.argv[1:])
+    if not args.out:
+        argv += ["--out", str(out)]
+    if "--resume" not in argv:
+        argv.append("--resume")
+    return "dlrosetta " + shlex.join(argv)
+
+
+def prepare_out(out: Path) -> None:
+    """Create the run dir and prove that results.jsonl can be written, or stop before any cell runs."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / "results.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot write the run dir {out}: {exc.strerror or exc}") from None
+
+
+def _append_schedule(out: Path, args, rounds) -> None:
+    """schedule.jsonl: the order of every round of this invocation (one line per `dlrosetta run`)."""
+    entry = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "repeat": args.repeat, "seed": args.order_seed,
+             "shuffled": args.repeat > 1, "rounds": rounds}
+    with open(out / "schedule.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def open_tracking(args, out: Path):
+    """The tracking sinks (`--track`), checked before anything runs; None without --track."""
+    if not args.track:
+        return None
+    try:
+        from harness import tracking
+    except ImportError:
+        raise UsageError("tracking is not available in this checkout (no harness.tracking)") from None
+    return tracking.open_sinks(args.track, out, {}, args.tracking_uri)
 
 
 def check_data(cells, data_dir) -> None:
@@ -242,6 +440,8 @@ def _existing_run_id(out: Path) -> str | None:
 
 def cmd_parity(args) -> int:
     from harness import parity
+
+    args.threads = args.threads or _cores()
 
     return parity.main(args, select(args))
 
@@ -280,8 +480,10 @@ def _onnx_cross_check(run_dir) -> None:
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         return {"list": cmd_list, "run": cmd_run, "parity": cmd_parity, "report": cmd_report}[args.command](args)
     except (UsageError, SpecError) as exc:
         print(f"dlrosetta: error: {exc}", file=sys.stderr)

@@ -16,8 +16,22 @@ import time
 import numpy as np
 
 
+# A run has diverged when a step's loss is not finite, or exceeds DIVERGENCE_FACTOR times its reference
+# scale: the larger of the first step's loss and the task's natural scale (for a classifier the loss of a
+# uniform guess, log C; for regression from zero weights the zero model's MSE; for x² the start x0).
+# Legitimate runs stay within a few times their first loss (single-sample SGD losses on California
+# reach ~50x the mean); an exploding one passes 1e3x within a few steps (lr=1e6: 1e18 at step 2).
+DIVERGENCE_FACTOR = 1e3
+
+
 class Diverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """Training diverged: the loss became NaN or infinite, or grew far beyond its reference scale.
+    Raised by `Recorder.step`, so training stops at that step; the cell records status `diverged`."""
+
+    def __init__(self, reason: str, step: int | None = None, epoch: int | None = None, loss=None,
+                 first_loss=None):
+        super().__init__(f"diverged: {reason}" + (f" at step {step}" if step else ""))
+        self.info = {"reason": reason, "step": step, "epoch": epoch, "loss": loss, "first_loss": first_loss}
 
 
 class TargetReached(Exception):
@@ -49,7 +63,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 class Recorder:
     def __init__(self, task_kind: str, epochs: int | None = None, steps_per_epoch: int | None = None,
                  evaluate=None, target: float | None = None, progress_path: str | None = None,
-                 stop_at_target: bool = False):
+                 stop_at_target: bool = False, loss_scale: float | None = None, on_start=None):
         self.kind = task_kind
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -74,10 +88,14 @@ class Recorder:
         self._epoch_step0 = 0
         self._last_progress = 0.0
         self.running_mean_losses = False  # set by `keras_callback`: Keras logs the epoch's running mean
+        self.loss_scale = loss_scale  # the task's natural loss scale (see DIVERGENCE_FACTOR)
+        self._on_start = on_start  # called when timing starts (the harness's stability snapshot)
 
     # -- boundaries ------------------------------------------------------------------------------
     def start(self) -> None:
         """Called by the harness right before `train()`."""
+        if self._on_start is not None:
+            self._on_start()
         self.t_start = self._t_last = self._t_epoch = time.perf_counter()
 
     def step(self, loss=None) -> None:
@@ -85,8 +103,8 @@ class Recorder:
         now = time.perf_counter()
         if self._t_last is None:
             self.start()
-        if value is not None and not math.isfinite(value):
-            raise Diverged(f"diverged: loss is {value} at step {len(self.step_times) + 1}")
+        if value is not None:
+            self._check_divergence(value)
         if self.first_step_s is None:
             self.first_step_s = now - self.t_start
         self.step_times.append(now - self._t_last)
@@ -128,6 +146,16 @@ class Recorder:
                 raise TargetReached(model)
             return True
         return False
+
+    def _check_divergence(self, value: float) -> None:
+        step, epoch = len(self.step_times) + 1, len(self.epoch_times) + 1
+        first = next((v for v in self.losses if v is not None), None)
+        if not math.isfinite(value):
+            raise Diverged(f"loss is {value}", step, epoch, value, first)
+        scale = max(abs(first if first is not None else value), self.loss_scale or 0.0)
+        if scale > 0 and abs(value) > DIVERGENCE_FACTOR * scale:
+            raise Diverged(f"loss {value:.4g} is over {DIVERGENCE_FACTOR:g}x its start scale {scale:.4g}",
+                           step, epoch, value, first)
 
     # -- fit-style APIs ---------------------------------------------------------------------------
     def keras_callback(self):
@@ -183,6 +211,12 @@ class Recorder:
             out.append(k * value - (k - 1) * previous)
             previous = value
         return out
+
+    def steps_record(self) -> dict:
+        """Every step's loss (per-step values, see `step_losses`), duration and epoch: the process's
+        `steps.json`, which the tracking sinks read."""
+        return {"losses": self.step_losses(), "step_s": [round(t, 7) for t in self.step_times],
+                "epoch": list(self.step_epoch)}
 
     def steady_steps(self) -> list[float]:
         """Step times without each epoch's first step (data-pipeline start-up, compile on step 1).

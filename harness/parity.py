@@ -587,12 +587,10 @@ def write_json(path: Path, value) -> None:
 
 def main(args, selection: dict) -> int:
     from harness import environment, runner
-    from harness.cli import UsageError
+    from harness.tasks import SpecError as UsageError  # a usage error: one line, exit 2
     from harness.progress import Progress
 
-    steps = args.steps
-    if steps < 1:
-        raise UsageError(f"--steps must be at least 1, got {steps}")
+    steps = args.steps  # validated by the parser (an integer >= 1)
     out = Path(args.out or Path("runs") / time.strftime("parity-%Y%m%d-%H%M%S"))
     cells_path = out / CELLS_FILE
     if cells_path.exists() and not args.resume and runner.read_rows(cells_path):
@@ -608,9 +606,10 @@ def main(args, selection: dict) -> int:
         info["run_id"] = run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-parity"
         environment.write(out, info)
     opts = runner.RunOptions(out=out, profile=args.profile, timeout=args.timeout, threads=args.threads,
-                             data_dir=args.data_dir, init="shared", onnx=False, run_id=run_id, parity=True)
+                             data_dir=args.data_dir, init="shared", onnx=False, run_id=run_id, parity=True,
+                             max_memory_gb=args.max_memory)
     done = runner.completed_keys(cells_path) if args.resume else set()
-    todo = [c for c in cells if c.key not in done]
+    todo = [c for c in cells if (c.key, 0) not in done]
     say = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     for note in notes:
         say(f"parity: {note}")

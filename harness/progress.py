@@ -5,7 +5,8 @@ import sys
 import time
 from collections import Counter
 
-MARK = {"ok": "ok", "failed": "FAILED", "timeout": "TIMEOUT", "not_applicable": "n/a", "unavailable": "unavail"}
+MARK = {"ok": "ok", "diverged": "DIVERGED", "failed": "FAILED", "timeout": "TIMEOUT", "not_applicable": "n/a",
+        "unavailable": "unavail"}
 
 
 def headline(row: dict) -> str:
@@ -39,10 +40,17 @@ class Progress:
         self._print(f"dlrosetta: {self.total} cells{resumed} -> {out}/results.jsonl "
                     f"({env.get('cpu')}, {env.get('threads')} threads, profile {env.get('profile')})")
 
-    def begin(self, cell) -> None:
+    def begin(self, cell, job=None) -> None:
         self.index += 1
         self.cell = cell
+        self.label = cell.label
+        if job is not None and (job.repeat or job.attempt):
+            self.label += f" · repeat {job.repeat}" + (f" (re-run {job.attempt})" if job.attempt else "")
         self.t_cell = time.perf_counter()
+
+    def extend(self, more: int, message: str) -> None:
+        self.total += more
+        self._print(f"dlrosetta: {message}")
 
     def update(self, elapsed: float, state: dict | None) -> None:
         detail = ""
@@ -53,7 +61,7 @@ class Progress:
                 detail += f" step {state['step']}"
             if state.get("loss") is not None:
                 detail += f" loss {state['loss']:.4g}"
-        line = f"[{self.index}/{self.total}] {self.cell.label}  {elapsed:6.1f}s  {detail}"
+        line = f"[{self.index}/{self.total}] {self.label}  {elapsed:6.1f}s  {detail}"
         if self.live:
             self.stream.write("\r\033[K" + line[:150])
             self.stream.flush()
@@ -67,18 +75,28 @@ class Progress:
         if self.live:
             self.stream.write("\r\033[K")
         took = time.perf_counter() - self.t_cell
-        self._print(f"[{self.index}/{self.total}] {MARK.get(row['status'], row['status']):<7} {cell.label}  "
-                    f"{took:.1f}s  {headline(row)}")
+        flag = (row.get("stability") or {}).get("flag")
+        mark = f"  [{flag}: {'; '.join(row['stability']['reasons'])}]" if flag in ("disturbed", "unstable") else ""
+        self._print(f"[{self.index}/{self.total}] {MARK.get(row['status'], row['status']):<7} {self.label}  "
+                    f"{took:.1f}s  {headline(row)}{mark}")
 
-    def interrupted(self, out) -> None:
-        self._print(f"\ninterrupted: finished cells are in {out}/results.jsonl; rerun with --resume to go on")
+    def interrupted(self, out, done: int, total: int, command: str, how: str = "Ctrl-C") -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+        self._print(f"\ninterrupted ({how}): {done} of {total} processes done, their rows are in "
+                    f"{out}/results.jsonl; resume with: {command}")
 
     def summary(self, rows: list[dict], results) -> int:
         counts = Counter(r["status"] for r in rows)
         took = time.perf_counter() - self.t_run
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         self._print(f"dlrosetta: {len(rows)} cells in {took:.0f}s: {parts or 'nothing to do'} -> {results}")
-        bad = [r for r in rows if r["status"] in ("failed", "timeout")]
+        bad = [r for r in rows if r["status"] in ("failed", "timeout", "diverged")]
         for r in bad:
             self._print(f"  {r['status']}: {r['cell']}: {r['error']}")
+        shaky = [r for r in rows if (r.get("stability") or {}).get("flag") in ("disturbed", "unstable")]
+        if shaky:
+            self._print(f"  warning: {len(shaky)} process(es) were timed while the machine was not quiet "
+                        f"(disturbed or unstable): their times are not comparable; rerun on a quiet machine "
+                        f"or with --rerun-disturbed K")
         return 1 if bad else 0

@@ -201,6 +201,9 @@ SECONDARY = {
              "mnist": {"spec": {"epochs": 1, "train_subset": 12800, "target_accuracy": None}}},
 }
 PRIMARY_MODES = {"full": ("full-batch",)}  # linear-regression modes of the default matrix, per profile
+# `--repeat N`: processes 1..N-1 of an MNIST cell are timing-only — one epoch of at most this many steps, no
+# target (the full run, repeat 0, gives the accuracy). 100 steps is what a steady-state median needs.
+REPEAT_STEPS = 100
 
 
 # --------------------------------------------------------------------------------------------------
@@ -305,22 +308,72 @@ def spec_from_dict(values: dict):
     return cls(**values)
 
 
+# The range of every setting that `--set` / `--sweep` may change: (kind, low, high, low inclusive,
+# high inclusive). Checked before anything is written, so a bad value is a one-line usage error.
+INF = float("inf")
+SETTING_RANGES = {
+    "lr": ("float", 0.0, INF, False, False), "epochs": ("int", 1, INF, True, False),
+    "steps": ("int", 1, INF, True, False), "batch_size": ("int", 1, INF, True, False),
+    "max_rows": ("int", 1, INF, True, False), "n": ("int", 2, INF, True, False), "d": ("int", 1, INF, True, False),
+    "noise": ("float", 0.0, INF, True, False), "test_fraction": ("float", 0.0, 1.0, False, False),
+    "seed": ("int", 0, 2**32 - 1, True, True), "train_subset": ("int", 1, INF, True, False),
+    "test_subset": ("int", 1, INF, True, False), "target_accuracy": ("float", 0.0, 1.0, False, True),
+    "beta1": ("float", 0.0, 1.0, True, False), "beta2": ("float", 0.0, 1.0, True, False),
+    "adam_eps": ("float", 0.0, INF, False, False), "x0": ("float", -INF, INF, False, False),
+    "num_classes": ("int", 2, INF, True, False), "kernel_size": ("int", 1, INF, True, False),
+    "pool_size": ("int", 1, INF, True, False), "mean": ("float", -INF, INF, False, False),
+    "std": ("float", 0.0, INF, False, False), "stop_at_target": ("bool", None, None, True, True),
+}
+NULLABLE = ("adam_eps", "target_accuracy", "train_subset", "test_subset", "max_rows")
+FLAG_SETTINGS = {"dataset": "--dataset", "mode": "--mode", "variant": "--variants", "device": "--device",
+                 "init": "--init"}
+
+
+def describe_range(key: str) -> str:
+    kind, low, high, low_in, high_in = SETTING_RANGES[key]
+    if kind == "bool":
+        return "true or false"
+    noun = "an integer" if kind == "int" else "a number"
+    parts = []
+    if low != -INF:
+        parts.append(f"{'>=' if low_in else '>'} {low:g}")
+    if high != INF:
+        parts.append(f"{'<=' if high_in else '<'} {high:g}")
+    text = f"{noun} {' and '.join(parts)}" if parts else f"a finite {'integer' if kind == 'int' else 'number'}"
+    return text + (" (or none)" if key in NULLABLE else "")
+
+
+def task_accepts(task: str, key: str) -> bool:
+    """Whether `task`'s spec has the setting `key` (one that --set/--sweep may change)."""
+    return key in SETTING_RANGES and key in {f.name for f in dataclasses.fields(type(make_spec(task, "smoke")))}
+
+
 def coerce_override(task: str, key: str, text: str):
-    """Parse a `--sweep key=v1,v2` / `--set key=value` value with the type of the spec field."""
+    """Parse a `--sweep key=v1,v2` / `--set key=value` value with the type of the spec field and check
+    it against SETTING_RANGES."""
     spec = make_spec(task, "smoke")
     if not hasattr(spec, key) or key == "task":
         names = sorted(f.name for f in dataclasses.fields(spec) if f.name != "task")
         raise SpecError(f"{task} has no setting {key!r}; settings: {', '.join(names)}")
-    current = getattr(spec, key)
-    if text.lower() == "none" and key in ("adam_eps", "target_accuracy", "train_subset", "test_subset"):
+    if key in FLAG_SETTINGS:
+        raise SpecError(f"{key} is chosen with {FLAG_SETTINGS[key]}, not --set/--sweep")
+    if key not in SETTING_RANGES:
+        raise SpecError(f"{key} is part of the task's definition and cannot be changed from the command line")
+    text = text.strip()
+    if text.lower() == "none" and key in NULLABLE:
         return None
+    kind, low, high, low_in, high_in = SETTING_RANGES[key]
+    bad = SpecError(f"bad value {text!r} for {key}: expected {describe_range(key)}")
+    if kind == "bool":
+        if text.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise bad
+        return text.lower() in ("1", "true", "yes")
     try:
-        if isinstance(current, bool):
-            return text.lower() in ("1", "true", "yes")
-        if isinstance(current, int) or key in ("batch_size", "max_rows", "train_subset", "test_subset"):
-            return int(text)
-        if isinstance(current, float) or key in ("adam_eps", "target_accuracy"):
-            return float(text)
+        value = int(text) if kind == "int" else float(text)
     except ValueError:
-        raise SpecError(f"bad value {text!r} for {key}: expected a number") from None
-    return text
+        raise bad from None
+    if value != value or value in (INF, -INF):
+        raise bad
+    if (value < low or (value == low and not low_in)) or (value > high or (value == high and not high_in)):
+        raise bad
+    return value

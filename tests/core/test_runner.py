@@ -4,55 +4,11 @@ The dummy cells live in a throwaway implementations package (DLROSETTA_IMPL_PACK
 x2_descent/numpy.py misbehaves according to its variant; the real runner runs them as subprocesses.
 """
 import json
-import sys
-import textwrap
 
 import pytest
 
 from harness import cli, registry
 from harness.runner import read_rows
-
-DUMMY = textwrap.dedent('''
-    import os, signal, time
-    VARIANTS = {"ok": "", "crash": "", "hang": "", "nan": "", "sigkill": "", "exit": ""}
-
-    def train(spec, rec):
-        if spec.variant == "crash":
-            raise ValueError("boom\\nsecond line")
-        if spec.variant == "hang":
-            time.sleep(600)
-        if spec.variant == "nan":
-            rec.step(1.0)
-            rec.step(float("nan"))
-        if spec.variant == "sigkill":
-            rec.step(1.0)
-            os.kill(os.getpid(), signal.SIGKILL)
-        if spec.variant == "exit":
-            os._exit(3)
-        xs = [spec.x0 * (1 - 2 * spec.lr) ** k for k in range(spec.steps + 1)]
-        for x in xs[1:]:
-            rec.step(x)
-        return xs
-''')
-
-
-@pytest.fixture
-def dummy_impls(tmp_path, monkeypatch):
-    root = tmp_path / "pkgs"
-    pkg = root / "dummy_impls" / "x2_descent"
-    pkg.mkdir(parents=True)
-    (root / "dummy_impls" / "__init__.py").write_text("")
-    (pkg / "__init__.py").write_text("")
-    (pkg / "numpy.py").write_text(DUMMY)
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", str(root))
-    monkeypatch.setenv("DLROSETTA_IMPL_PACKAGE", "dummy_impls")
-    for fn in (registry.impl_path, registry.variants):
-        fn.cache_clear()
-    yield tmp_path
-    for fn in (registry.impl_path, registry.variants):
-        fn.cache_clear()
-
 
 def run(out, *flags):
     return cli.main(["run", "--tasks", "x2_descent", "--frameworks", "numpy", "--profile", "smoke",
@@ -61,7 +17,7 @@ def run(out, *flags):
 
 def test_bad_cells_become_rows_and_the_run_goes_on(dummy_impls, capsys):
     out = dummy_impls / "run"
-    code = run(out, "--timeout", "5")
+    code = run(out, "--timeout", "5", "--variants", "ok,crash,hang,nan,sigkill,exit")
     rows = {r["variant"]: r for r in read_rows(out / "results.jsonl")}
     assert code == 1  # some cell failed
     assert list(rows) == ["ok", "crash", "hang", "nan", "sigkill", "exit"]  # every cell ran, in order
@@ -69,7 +25,8 @@ def test_bad_cells_become_rows_and_the_run_goes_on(dummy_impls, capsys):
     assert rows["crash"]["status"] == "failed"
     assert rows["crash"]["error"] == "ValueError: boom"  # one line
     assert rows["hang"]["status"] == "timeout" and "5 s" in rows["hang"]["error"]
-    assert rows["nan"]["status"] == "failed" and rows["nan"]["error"].startswith("Diverged: diverged: loss is nan")
+    assert rows["nan"]["status"] == "diverged" and rows["nan"]["error"].startswith("diverged: loss is nan")
+    assert rows["nan"]["divergence"]["step"] == 2 and rows["nan"]["divergence"]["first_loss"] == 1.0
     assert rows["sigkill"]["status"] == "failed" and "SIGKILL" in rows["sigkill"]["error"]
     assert rows["exit"]["status"] == "failed" and rows["exit"]["error"].startswith("exit code 3")
     for r in rows.values():  # peak RSS of that child alone, from wait4

@@ -1,0 +1,112 @@
+"""Was the machine quiet while a cell was timed? CPU taken by other processes, steal, step spread.
+
+A cell process takes a `Snapshot` when its timed phase starts and another when it ends; `judge`
+turns the pair (and the steady-state step times) into the row's ``stability`` block:
+
+- ``others_cpu``: cores that *other* processes used on average during the window — the machine's busy
+  time from /proc/stat (user + nice + system + irq + softirq) minus this process's own CPU time
+  (getrusage: every thread, plus children it waited for), per wall second.
+- ``steal``: cores the hypervisor gave to other guests (the /proc/stat steal column), per wall second.
+- ``step_cv``: robust spread of the steady-state step times, 1.4826 * MAD / median (a normal
+  distribution's CV, unmoved by a few outliers such as a garbage-collection pause).
+- ``cpu_per_wall``: this process's own CPU seconds per wall second: with ``--threads N`` it stays at or
+  under N (the runner pins the process to N cores), which is how the thread limit is verified.
+
+flag: ``disturbed`` when other processes or steal took CPU (the cell's time is not its own),
+``unstable`` when nothing else ran but the steps still spread widely, else ``stable``.
+Framework-free and cheap: two reads of /proc/stat per cell.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+# Thresholds, measured on the 2-core reference VM (README, "Disturbance detection"): quiet cells saw
+# others_cpu 0.00-0.05 cores and steal 0; with one `yes > /dev/null` burner beside them, 0.9-1.0; with
+# two, 1.3-1.9. Quiet steady-state steps spread by step_cv 0.01-0.12 (the MNIST CNN on XLA the most);
+# under a burner PyTorch's steps reach 0.5-1.5. The limits sit well above quiet and well below one burner.
+OTHERS_CPU_LIMIT = 0.30  # cores used by other processes, on average over the timed window
+STEAL_LIMIT = 0.20  # cores stolen by the hypervisor, on average
+STEP_CV_LIMIT = 0.35  # robust CV of the steady-state steps
+MIN_WINDOW_S = 0.5  # a shorter timed window is judged on the whole process's lifetime instead
+MIN_STEPS_FOR_CV = 10
+
+THRESHOLDS = {"others_cpu": OTHERS_CPU_LIMIT, "steal": STEAL_LIMIT, "step_cv": STEP_CV_LIMIT,
+              "min_window_s": MIN_WINDOW_S}
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    wall: float
+    busy: float | None  # machine-wide busy CPU seconds (None where /proc/stat is missing)
+    steal: float | None
+    own: float  # this process's CPU seconds (and its waited-for children's)
+
+
+def machine_cpu() -> tuple[float | None, float | None]:
+    """(busy, steal) CPU seconds of the whole machine since boot, from the first line of /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None, None
+    if not fields or fields[0] != "cpu":
+        return None, None
+    values = [int(v) for v in fields[1:]] + [0] * 8
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq) / _TICK, steal / _TICK
+
+
+def own_cpu() -> float:
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
+def snapshot() -> Snapshot:
+    busy, steal = machine_cpu()
+    return Snapshot(time.perf_counter(), busy, steal, own_cpu())
+
+
+def robust_cv(values) -> float | None:
+    arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if arr.size < MIN_STEPS_FOR_CV:
+        return None
+    med = float(np.median(arr))
+    if med <= 0:
+        return None
+    return float(1.4826 * np.median(np.abs(arr - med)) / med)
+
+
+def window(start: Snapshot, end: Snapshot) -> dict:
+    """CPU use of others, steal and own CPU per wall second between two snapshots."""
+    wall = max(end.wall - start.wall, 1e-9)
+    own = end.own - start.own
+    out = {"window_s": wall, "cpu_per_wall": own / wall, "others_cpu": None, "steal": None}
+    if start.busy is not None and end.busy is not None:
+        out["others_cpu"] = max(0.0, (end.busy - start.busy) - own) / wall
+        out["steal"] = max(0.0, end.steal - start.steal) / wall
+    return out
+
+
+def judge(measured: dict, step_times) -> dict:
+    """The row's `stability` block: the measurements, the flag and the reasons for it."""
+    block = {**measured, "step_cv": robust_cv(step_times), "n_steps": len(step_times or []),
+             "thresholds": THRESHOLDS, "reasons": []}
+    reasons = block["reasons"]
+    if block.get("others_cpu") is not None and block["others_cpu"] > OTHERS_CPU_LIMIT:
+        reasons.append(f"other processes used {block['others_cpu']:.2f} cores")
+    if block.get("steal") is not None and block["steal"] > STEAL_LIMIT:
+        reasons.append(f"the hypervisor stole {block['steal']:.2f} cores")
+    disturbed = bool(reasons)
+    if block["step_cv"] is not None and block["step_cv"] > STEP_CV_LIMIT:
+        reasons.append(f"steady steps spread by CV {block['step_cv']:.2f}")
+    block["flag"] = "disturbed" if disturbed else ("unstable" if reasons else "stable")
+    return block
