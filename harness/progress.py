@@ -37,7 +37,7 @@ class Progress:
 
     def header(self, out, env: dict) -> None:
         resumed = f", {self.skipped} already done" if self.skipped else ""
-        self._print(f"dlrosetta: {self.total} cells{resumed} -> {out}/results.jsonl "
+        self._print(f"dlrosetta: {self.total} processes{resumed} -> {out}/results.jsonl "
                     f"({env.get('cpu')}, {env.get('threads')} threads, profile {env.get('profile')})")
 
     def begin(self, cell, job=None) -> None:
@@ -90,7 +90,7 @@ class Progress:
         counts = Counter(r["status"] for r in rows)
         took = time.perf_counter() - self.t_run
         parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        self._print(f"dlrosetta: {len(rows)} cells in {took:.0f}s: {parts or 'nothing to do'} -> {results}")
+        self._print(f"dlrosetta: {len(rows)} processes in {took:.0f}s: {parts or 'nothing to do'} -> {results}")
         bad = [r for r in rows if r["status"] in ("failed", "timeout", "diverged")]
         for r in bad:
             self._print(f"  {r['status']}: {r['cell']}: {r['error']}")

@@ -69,3 +69,24 @@ def check_stops_at_target(run_cells, framework, variants):
         assert m["save_load"]["status"] == "ok" and m["save_load"]["max_abs_diff"] == 0.0, m["save_load"]
     assert reached[0]["metrics"]["reached_target"] and reached[0]["metrics"]["time_to_target_s"] > 0
     assert not missed[0]["metrics"]["reached_target"]
+
+
+def check_threads_and_divergence(run_cells, framework, variant):
+    """One cell of a family with `--threads 1`: pinned to one core, its CPU time per wall second stays
+    near 1 (measured, not assumed from a variable); and `lr=1e6` is recorded as diverged, at the step
+    where the loss exploded, with training stopped there."""
+    from harness.runner import allowed_cpus
+
+    flags = ("--variants", variant, "--no-onnx")
+    _, pinned = run_cells("mnist_mlp", framework, *flags, "--threads", "1")
+    assert_all_ok(pinned, expected_count=1)
+    threads = pinned[0]["threads"]
+    assert threads["affinity"] == allowed_cpus()[:1], threads
+    assert threads["cpu_per_wall"] <= 1.05, threads
+    assert pinned[0]["stability"]["process"]["cpu_per_wall"] <= 1.05, pinned[0]["stability"]
+    _, exploded = run_cells("mnist_mlp", framework, *flags, "--sweep", "lr=1e6")
+    assert len(exploded) == 1 and exploded[0]["status"] == "diverged", exploded[0]["error"]
+    d = exploded[0]["divergence"]
+    steps_per_epoch = exploded[0]["spec"]["train_subset"] // exploded[0]["spec"]["batch_size"]
+    assert isinstance(d["step"], int) and d["step"] < steps_per_epoch, d  # stopped before the epoch ended
+    assert exploded[0]["timing"]["steps"] == d["step"] - 1
