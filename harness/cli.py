@@ -5,6 +5,7 @@ Exit codes: 0 every cell ok, 1 some cell failed (after a summary), 2 usage error
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -99,11 +100,21 @@ def build_parser() -> Parser:
     run.add_argument("--tracking-uri", default=None,
                      help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else a SQLite store in the run dir)")
     run.add_argument("--dry-run", action="store_true", help="print the processes that would run, in order, and stop")
+    run.add_argument("--executor", default="local", choices=("local", "ray"),
+                     help="where the processes run: local (one at a time here) or ray (tasks on a Ray cluster)")
+    run.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="with --executor ray: the cluster to join (default: start an embedded local one)")
 
     par = sub.add_parser("parity", help="train every column from the same weights and compare loss curves")
     add_selection(par, default_tasks="mnist_mlp,mnist_cnn,linear_regression")
     add_run_options(par)
     par.add_argument("--steps", type=number_type(int, 1), default=100, help="training steps per column (default 100)")
+
+    mrg = sub.add_parser("merge", help="join shard run dirs (one per machine or CI job) into one run dir")
+    mrg.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="the shards' run dirs")
+    mrg.add_argument("-o", "--output", required=True, help="the merged run dir to create")
+    mrg.add_argument("--allow-mismatch", action="store_true",
+                     help="merge shards of different commits, profiles, inits or settings anyway")
 
     rep = sub.add_parser("report", help="render a run dir into one self-contained HTML file")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
@@ -127,6 +138,10 @@ def add_selection(p, default_tasks: str | None = None) -> None:
     p.add_argument("--profile", default="full", choices=PROFILES,
                    help="smoke (tests), quick (minutes), full (default: all of MNIST)")
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu", "auto"), help="default cpu")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="only shard K of N: a deterministic, cost-balanced split of the selected cells")
+    p.add_argument("--costs", default=None, metavar="RUN_DIR",
+                   help="with --shard: balance on the cells' measured wall times in this earlier run")
 
 
 def add_run_options(p) -> None:
@@ -228,9 +243,12 @@ def apply_params(cells):
 
 
 def cmd_list(args) -> int:
+    from harness import shard
+
     sel = select(args)
     cells = enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"], sel["modes"],
                             sel["variants"], profile=args.profile)
+    cells, seconds = shard.select_shard(cells, args.shard, args.profile, costs_dir=args.costs)
     rows = []
     for c in cells:
         na = applicability(c.task, c.framework)
@@ -249,7 +267,8 @@ def cmd_list(args) -> int:
             "ready" if r["importable"] else "not installed: " + ", ".join(r["missing"]))
         print(f"{r['cell']:<{width}}  {state}")
     ready = sum(r["applicable"] and r["importable"] for r in rows)
-    print(f"{len(rows)} cells, {ready} runnable in this environment")
+    where = f" in shard {args.shard} (estimated {seconds / 60:.1f} min)" if args.shard else ""
+    print(f"{len(rows)} cells{where}, {ready} runnable in this environment")
     return 0
 
 
@@ -276,7 +295,7 @@ def plan_jobs(cells, repeat: int, seed: int, done: set) -> tuple[list, list[list
 
 
 def cmd_run(args) -> int:
-    from harness import runner
+    from harness import executors, runner
     from harness.progress import Progress
 
     sel = select(args)
@@ -286,10 +305,13 @@ def cmd_run(args) -> int:
     for key, values in sweeps:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
+    from harness import shard
+
     cells = apply_params(enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"],
                                          sel["modes"], sel["variants"], params, profile=args.profile))
+    cells, _ = shard.select_shard(cells, args.shard, args.profile, args.repeat, args.costs)
     if not cells:
-        raise UsageError("the selection matches no cell")
+        raise UsageError("the selection matches no cell" + (f" in shard {args.shard}" if args.shard else ""))
     threads = args.threads or _cores()
     out = Path(args.out or Path("runs") / time.strftime("%Y%m%d-%H%M%S"))
     results = out / "results.jsonl"
@@ -304,31 +326,42 @@ def cmd_run(args) -> int:
               f"{sum(len(r) for r in rounds) - len(jobs)} already done)")
         return 0
     check_data([j.cell for j in jobs], args.data_dir)  # before anything is written
+    if args.executor == "ray" and importlib.util.find_spec("ray") is None:
+        raise UsageError("--executor ray needs Ray: pip install 'dlrosetta[ray]'")
     tracker = open_tracking(args, out)
     prepare_out(out)
     env_info = environment.describe(threads, args.profile, sel["device"])
+    env_info["settings"] = {"set": sorted(args.set), "sweep": sorted(args.sweep), "init": args.init}
+    env_info["shard"] = args.shard
     env_info["run_id"] = _existing_run_id(out) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     env_info = environment.write(out, env_info)
     _append_schedule(out, args, rounds)
-    opts = runner.RunOptions(out=out, profile=args.profile, timeout=args.timeout, threads=threads,
+    opts = runner.RunOptions(out=out.resolve(), profile=args.profile, timeout=args.timeout, threads=threads,
                              data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"],
                              max_memory_gb=args.max_memory)
-    progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(), skipped=len(done))
+    progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(),
+                        skipped=sum(len(r) for r in rounds) - len(jobs))
     progress.header(out, env_info)
     if tracker is not None and hasattr(tracker, "start"):
         tracker.start(env_info)
     rows: list[dict] = []
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    executor = executors.get(args.executor)
+
+    def on_row(row: dict) -> None:
+        runner.append_row(results, row)
+        rows.append(row)
+        if tracker is not None:
+            tracker.log(row)
+
     try:
-        for job in jobs:
-            rows.append(_run_job(job, opts, progress, results, tracker))
+        executor.run(jobs, opts, on_row, progress, address=args.ray_address)
         for attempt in range(1, args.rerun_disturbed + 1):
             again = disturbed_jobs(runner.read_rows(results), cells, attempt)
             if not again:
                 break
             progress.extend(len(again), f"re-running {len(again)} disturbed or unstable process(es), attempt {attempt}")
-            for job in again:
-                rows.append(_run_job(job, opts, progress, results, tracker))
+            executor.run(again, opts, on_row, progress, address=args.ray_address)
     except (KeyboardInterrupt, Terminated) as exc:
         code = 143 if isinstance(exc, Terminated) else 130
         progress.interrupted(out, len(rows), len(jobs), resume_command(args, out),
@@ -342,18 +375,6 @@ def cmd_run(args) -> int:
         if tracker is not None:
             tracker.close()
     return progress.summary(rows, results)
-
-
-def _run_job(job, opts, progress, results, tracker) -> dict:
-    from harness import runner
-
-    progress.begin(job.cell, job)
-    row = runner.run_cell(job.cell, opts, on_progress=progress.update, job=job)
-    runner.append_row(results, row)
-    progress.end(job.cell, row)
-    if tracker is not None:
-        tracker.log(row)
-    return row
 
 
 def _raise_terminated(signum, frame):
@@ -446,6 +467,17 @@ def cmd_parity(args) -> int:
     return parity.main(args, select(args))
 
 
+def cmd_merge(args) -> int:
+    from harness import merge
+
+    done = merge.merge(args.run_dirs, args.output, args.allow_mismatch)
+    hosts = f" from {done['hosts']} host(s)" if done["hosts"] > 1 else ""
+    print(f"merged {done['shards']} shards{hosts}: {done['rows']} rows -> {args.output}/results.jsonl")
+    for note in done["mismatches"]:
+        print(f"  kept despite --allow-mismatch: {note}")
+    return 0
+
+
 def cmd_report(args) -> int:
     for d in args.run_dirs:
         if not (Path(d) / "results.jsonl").exists():
@@ -484,7 +516,8 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = argv
-        return {"list": cmd_list, "run": cmd_run, "parity": cmd_parity, "report": cmd_report}[args.command](args)
+        return {"list": cmd_list, "run": cmd_run, "parity": cmd_parity, "merge": cmd_merge,
+                "report": cmd_report}[args.command](args)
     except (UsageError, SpecError) as exc:
         print(f"dlrosetta: error: {exc}", file=sys.stderr)
         return 2

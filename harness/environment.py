@@ -72,9 +72,28 @@ def roofline(threads: int) -> dict | None:
         return None
 
 
+def gpu_name() -> str | None:
+    """The first NVIDIA GPU's model from the driver's /proc files (no framework, no nvidia-smi call)."""
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text().splitlines():
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            continue
+    return None
+
+
+def host() -> dict:
+    """The machine a row was measured on (kept in every row, so merged shards stay apart)."""
+    return {"hostname": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name()}
+
+
 def describe(threads: int, profile: str, device: str, with_roofline: bool = True) -> dict:
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "hostname": platform.node(),
+        "gpu": gpu_name(),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "memory_gb": memory_gb(),

@@ -70,7 +70,7 @@ class Progress:
             if elapsed > 1:
                 self._print(f"  ... {line}")
 
-    def end(self, cell, row: dict) -> None:
+    def end(self, cell, row: dict, where: str | None = None) -> None:
         self._last_heartbeat = 0.0
         if self.live:
             self.stream.write("\r\033[K")
@@ -78,7 +78,7 @@ class Progress:
         flag = (row.get("stability") or {}).get("flag")
         mark = f"  [{flag}: {'; '.join(row['stability']['reasons'])}]" if flag in ("disturbed", "unstable") else ""
         self._print(f"[{self.index}/{self.total}] {MARK.get(row['status'], row['status']):<7} {self.label}  "
-                    f"{took:.1f}s  {headline(row)}{mark}")
+                    f"{took:.1f}s  {headline(row)}{mark}" + (f"  [{where}]" if where else ""))
 
     def interrupted(self, out, done: int, total: int, command: str, how: str = "Ctrl-C") -> None:
         if self.live:

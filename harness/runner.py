@@ -131,6 +131,7 @@ def base_row(cell: Cell, opts: RunOptions) -> dict:
         "params": dict(cell.params), "status": None, "error": None, "metrics": {}, "timing": {},
         "memory": {}, "onnx": None,
         "versions": environment.versions(FRAMEWORKS[cell.framework].packages),
+        "host": environment.host(),
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
@@ -240,12 +241,24 @@ def _limits(cpus: list[int], limit_gb: float | None):
     runs inside the affinity mask, which XLA's CPU client does not get from any thread variable) and cap
     its address space as a backstop of the memory limit."""
     def apply():
+        _die_with_parent()
         if hasattr(os, "sched_setaffinity"):
             os.sched_setaffinity(0, cpus)
         if limit_gb:
             cap = int(limit_gb * ADDRESS_SPACE_FACTOR * 2**30)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     return apply
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when the process that started it dies (a Ray worker or a driver
+    killed with -9 leaves no cell running)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _with_process_level(block: dict, before, after, rusage, wall: float) -> dict:

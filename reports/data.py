@@ -17,7 +17,7 @@ from harness.registry import FRAMEWORKS, variants
 from harness.runner import read_rows
 from harness.tasks import TASKS
 
-STATUSES = ("ok", "failed", "timeout", "not_applicable", "unavailable")
+STATUSES = ("ok", "diverged", "failed", "timeout", "not_applicable", "unavailable")
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Run:
     parity: list[dict] = field(default_factory=list)
     onnx_cross: dict | None = None  # onnx_cross.json, when present and readable
     notes: list[str] = field(default_factory=list)  # files present but unreadable, said in the report
+    all_rows: list[dict] = field(default_factory=list)  # every process row (repeats, re-runs), as read
 
     @property
     def run_id(self) -> str:
@@ -45,7 +46,8 @@ class Run:
 
 def load_run(run_dir) -> Run:
     path = Path(run_dir)
-    rows = dedupe(read_rows(path / "results.jsonl"))
+    all_rows = [r for r in read_rows(path / "results.jsonl") if isinstance(r, dict)]
+    rows = with_processes(dedupe(all_rows), all_rows)
     env = {}
     if (path / "environment.json").exists():
         try:
@@ -55,7 +57,7 @@ def load_run(run_dir) -> Run:
     parity = dedupe(read_rows(path / "parity.jsonl")) if (path / "parity.jsonl").exists() else []
     notes: list[str] = []
     cross = load_onnx_cross(path, notes)
-    return Run(path, env, sort_rows(rows), sort_rows(parity), cross, notes)
+    return Run(path, env, sort_rows(rows), sort_rows(parity), cross, notes, all_rows)
 
 
 def load_onnx_cross(path: Path, notes: list[str]) -> dict | None:
@@ -84,16 +86,68 @@ def cell_key(row: dict) -> str:
                                      row.get("dataset"), row.get("mode"), params) if x)
 
 
-def dedupe(rows: list[dict]) -> list[dict]:
-    """One row per cell: the last one, except that an `unavailable` row (a family's env that does not
-    hold this framework) never replaces a real result from the env that does."""
-    chosen: dict[str, dict] = {}
+def flag_of(row: dict) -> str | None:
+    """The process's stability flag (None where the harness recorded none: old runs, untimed cells)."""
+    stability = row.get("stability")
+    return stability.get("flag") if isinstance(stability, dict) else None
+
+
+def chosen_processes(rows: list[dict]) -> dict[tuple, dict]:
+    """(cell, repeat) -> the row that stands for that process: a stable attempt if any (the latest of
+    them), else the latest; an `unavailable` row (a family's env that lacks this framework) never
+    replaces a real result from the env that has it."""
+    chosen: dict[tuple, dict] = {}
     for row in rows:
-        key = cell_key(row)
+        key = (cell_key(row), row.get("repeat") or 0)
         old = chosen.get(key)
-        if old is None or row.get("status") != "unavailable" or old.get("status") == "unavailable":
+        if old is None or old.get("status") == "unavailable":
             chosen[key] = row
-    return list(chosen.values())
+        elif row.get("status") == "unavailable":
+            continue
+        elif flag_of(old) == "stable" and flag_of(row) != "stable":
+            continue
+        else:
+            chosen[key] = row
+    return chosen
+
+
+def dedupe(rows: list[dict]) -> list[dict]:
+    """One row per cell: its full run (repeat 0), chosen as `chosen_processes` says."""
+    out: dict[str, dict] = {}
+    for (cell, repeat), row in chosen_processes(rows).items():
+        if repeat == 0 or cell not in out:
+            out[cell] = row
+    return list(out.values())
+
+
+def with_processes(rows: list[dict], all_rows: list[dict]) -> list[dict]:
+    """Each cell's row with a reader-computed `processes` block: the between-process summary of the
+    per-process step medians (stats.process_summary) and the stability flags seen. Where a cell has
+    more than one process, `timing.step_s.median` shows the median over processes (the process's own
+    median stays in `timing.step_s.process_median`). Rows are copied, never changed in place."""
+    from reports.stats import process_summary
+
+    steps: dict[str, list] = {}
+    flags: dict[str, dict] = {}
+    for (cell, _), row in chosen_processes(all_rows).items():
+        if row.get("status") == "ok":
+            steps.setdefault(cell, []).append(get(row, "timing.step_s.median"))
+        flag = flag_of(row)
+        if flag:
+            flags.setdefault(cell, {}).setdefault(flag, 0)
+            flags[cell][flag] += 1
+    out = []
+    for row in rows:
+        cell = cell_key(row)
+        summary = process_summary(steps.get(cell, []))
+        row = dict(row)
+        row["processes"] = {**summary, "flags": flags.get(cell, {})}
+        step = row.get("timing", {}).get("step_s") if isinstance(row.get("timing"), dict) else None
+        if summary["n"] > 1 and isinstance(step, dict):
+            row["timing"] = dict(row["timing"], step_s={**step, "process_median": step.get("median"),
+                                                        "median": summary["median"]})
+        out.append(row)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

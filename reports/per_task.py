@@ -149,9 +149,10 @@ def gflops(r):
 
 def primary_timed(rows) -> list[dict]:
     """The rows that compare columns: ok, timed, each column's own idiom (not a secondary variant) at
-    the spec's own settings (not a sweep cell)."""
+    the spec's own settings (not a sweep cell), timed on a quiet machine (stability not disturbed/unstable)."""
     return [r for r in rows if r.get("status") == "ok" and number(get(r, "timing.step_s.median"))
-            and not r.get("params") and not r.get("secondary")]
+            and not r.get("params") and not r.get("secondary")
+            and (r.get("stability") or {}).get("flag") in (None, "stable")]  # disturbed times never rank
 
 
 def fastest_steps(rows) -> dict:

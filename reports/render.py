@@ -8,6 +8,7 @@ where the difference is beyond the measured noise).
 """
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from reports.data import STATUSES, load_run
 from reports.format import clean, csv_href_frame, fmt_num, fmt_value
 from reports.per_task import task_sections
 from reports.sections import (STATUS_LABELS, defaults_section, environment_section, matrix_section, onnx_section,
-                              parity_section)
+                              parity_section, stability_banner)
 
 HERE = Path(__file__).resolve().parent
 
@@ -55,6 +56,7 @@ def render(run_dirs, output=None) -> Path:
         "run_id": run.run_id,
         "env": environment_section(run),
         "matrix": matrix_section(run),
+        "stability": stability_banner(run),
         "tasks": task_sections(run),
         "onnx": onnx_section(run),
         "parity": parity_section(run),
@@ -72,6 +74,10 @@ def render(run_dirs, output=None) -> Path:
     text = template_env().get_template("report.html.j2").render(**ctx)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
+    if len(runs) == 2:  # the verdicts for machines: one entry per cell, beside the HTML
+        from reports.compare import comparison_json
+
+        (out.parent / "comparison.json").write_text(json.dumps(comparison_json(runs[0], runs[1]), indent=1))
     return out
 
 

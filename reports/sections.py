@@ -16,8 +16,23 @@ from reports.format import Col, fmt_ms, fmt_num, fmt_value, ms, table
 
 FRAMEWORK_PACKAGES = ("torch", "lightning", "tensorflow", "tf-keras", "keras", "jax", "jaxlib", "flax", "optax")
 EXPORT_PACKAGES = ("onnx", "onnxruntime", "onnxscript", "tf2onnx", "jax2onnx")
-STATUS_LABELS = {"ok": "ok", "failed": "failed", "timeout": "timeout", "not_applicable": "n/a",
-                 "unavailable": "unavailable"}
+STATUS_LABELS = {"ok": "ok", "diverged": "diverged", "failed": "failed", "timeout": "timeout",
+                 "not_applicable": "n/a", "unavailable": "unavailable"}
+
+
+def stability_banner(run: Run) -> dict | None:
+    """The processes timed while the machine was not quiet (disturbed: other processes or steal took
+    CPU; unstable: the steps spread widely), for the banner on top of the report; None when all were
+    stable or nothing was recorded."""
+    from reports.data import chosen_processes, flag_of
+
+    shaky = [r for r in chosen_processes(run.all_rows).values() if flag_of(r) in ("disturbed", "unstable")]
+    if not shaky:
+        return None
+    items = [{"cell": r.get("cell"), "repeat": r.get("repeat") or 0, "flag": flag_of(r),
+              "reasons": "; ".join(str(x) for x in (r["stability"].get("reasons") or []))} for r in shaky]
+    return {"count": len(items), "disturbed": sum(i["flag"] == "disturbed" for i in items),
+            "unstable": sum(i["flag"] == "unstable" for i in items), "items": items}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,6 +123,12 @@ def headline(row: dict) -> tuple[str, str]:
     return row.get("status", ""), ""
 
 
+def flag_of_row(row: dict) -> str | None:
+    from reports.data import flag_of
+
+    return flag_of(row)
+
+
 def matrix_section(run: Run) -> dict:
     frameworks = [f for f in FRAMEWORKS if any(r.get("framework") == f for r in run.rows)]
     frameworks += sorted({r.get("framework") for r in run.rows} - set(frameworks) - {None})
@@ -122,6 +143,8 @@ def matrix_section(run: Run) -> dict:
         status = r.get("status") or "failed"
         item = {"variant": r.get("variant"), "status": status, "label": STATUS_LABELS.get(status, status),
                 "cell": r.get("cell")}
+        if flag_of_row(r) in ("disturbed", "unstable"):
+            item["stability"] = f"{flag_of_row(r)}: " + "; ".join(str(x) for x in (r["stability"].get("reasons") or []))
         if status == "ok":
             item["main"], item["sub"] = headline(r)
             onnx_status = get(r, "onnx.status")

@@ -11,7 +11,7 @@ DUMMY = textwrap.dedent('''
     import os, signal, time
     from pathlib import Path
     VARIANTS = {"ok": "", "crash": "", "hang": "", "nan": "", "sigkill": "", "exit": "", "explode": "",
-                "hog": "", "busy": "", "sabotage": "", "slowhang": "", "threaded": ""}
+                "hog": "", "busy": "", "sabotage": "", "slowhang": "", "threaded": "", "flaky": ""}
 
     def busy_step(n=60000):  # a fixed amount of pure-Python work: its time depends only on the CPU it gets
         total = 0
@@ -28,6 +28,11 @@ DUMMY = textwrap.dedent('''
             rec.step(1.0)
             Path(os.environ["DLROSETTA_CELL_DIR"], "started").write_text(str(os.getpid()))
             time.sleep(600)
+        if spec.variant == "flaky":  # the first try hangs (its worker is killed by the test), a retry finishes
+            marker = Path(os.environ["DLROSETTA_CELL_DIR"], "first-try")
+            if not marker.exists():
+                marker.write_text(str(os.getpid()))
+                time.sleep(600)
         if spec.variant == "nan":
             rec.step(1.0)
             rec.step(float("nan"))

@@ -56,9 +56,13 @@ def _burners(n):
 def test_disturbance_is_detected_end_to_end(dummy_impls):
     """The same busy cell (1 s of pure-Python steps) alone is stable; with two CPU-burning processes beside
     it, it is flagged disturbed, with the other processes' CPU use in the row."""
-    quiet = dummy_impls / "quiet"
-    assert run(quiet, "--set", "steps=300", variants="busy") == 0
-    alone = read_rows(quiet / "results.jsonl")[0]["stability"]
+    for attempt in range(2):  # a test just before may leave processes winding down: wait for quiet once
+        quiet = dummy_impls / f"quiet{attempt}"
+        assert run(quiet, "--set", "steps=300", variants="busy") == 0
+        alone = read_rows(quiet / "results.jsonl")[0]["stability"]
+        if alone["flag"] == "stable":
+            break
+        time.sleep(5)
     burners = _burners(2)
     try:
         time.sleep(0.5)

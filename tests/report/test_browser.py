@@ -12,7 +12,24 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("DLROSETTA_CHROMIUM", "/usr/bin/chromium")
+def find_browser() -> str | None:
+    """A Chromium: $DLROSETTA_BROWSER (or the older $DLROSETTA_CHROMIUM), then chromium, chromium-browser or
+    google-chrome on PATH, then one in Playwright's own browser folder (~/.cache/ms-playwright)."""
+    import glob
+    import shutil
+
+    for var in ("DLROSETTA_BROWSER", "DLROSETTA_CHROMIUM"):
+        if os.environ.get(var):
+            return os.environ[var]
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if found := shutil.which(name):
+            return found
+    folder = os.environ.get("PLAYWRIGHT_BROWSERS_PATH") or str(Path.home() / ".cache" / "ms-playwright")
+    found = sorted(glob.glob(f"{folder}/chromium*/chrome-linux*/chrome"))
+    return found[-1] if found else None
+
+
+CHROMIUM = find_browser()
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 VIEWPORT = {"width": 1366, "height": 768}
@@ -26,8 +43,9 @@ BROKEN_CHARTS_JS = """() => Array.from(document.querySelectorAll('[data-figure]'
 
 @pytest.fixture(scope="module")
 def browser():
-    assert Path(CHROMIUM).exists(), (f"{CHROMIUM} not found: the browser test needs Debian's chromium "
-                                     "(apt-get update && apt-get install -y chromium)")
+    assert CHROMIUM and Path(CHROMIUM).exists(), (
+        "no Chromium found (PATH, Playwright's folder, $DLROSETTA_BROWSER): install one, "
+        "e.g. `sudo apt-get install chromium` on Debian/Ubuntu")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
