@@ -46,18 +46,62 @@ class Run:
 
 def load_run(run_dir) -> Run:
     path = Path(run_dir)
-    all_rows = [r for r in read_rows(path / "results.jsonl") if isinstance(r, dict)]
+    notes: list[str] = []
+    all_rows = checked_rows(path / "results.jsonl", notes)
     rows = with_processes(dedupe(all_rows), all_rows)
     env = {}
     if (path / "environment.json").exists():
         try:
-            env = json.loads((path / "environment.json").read_text())
+            env = json.loads((path / "environment.json").read_text(errors="replace"))
         except ValueError:
             env = {}
-    parity = dedupe(read_rows(path / "parity.jsonl")) if (path / "parity.jsonl").exists() else []
-    notes: list[str] = []
+        if not isinstance(env, dict):
+            env = {}
+    parity = dedupe(checked_rows(path / "parity.jsonl", notes)) if (path / "parity.jsonl").exists() else []
     cross = load_onnx_cross(path, notes)
     return Run(path, env, sort_rows(rows), sort_rows(parity), cross, notes, all_rows)
+
+
+# the structural fields of a row and the types a reader relies on (anything else is read defensively)
+ROW_TYPES = {"cell": str, "task": str, "framework": str, "variant": (str, type(None)), "status": (str, type(None)),
+             "params": (dict, type(None)), "metrics": (dict, type(None)), "timing": (dict, type(None)),
+             "memory": (dict, type(None)), "onnx": (dict, type(None)), "stability": (dict, type(None)),
+             "spec": (dict, type(None)), "repeat": (int, type(None)), "dataset": (str, type(None)),
+             "mode": (str, type(None)), "device": (str, type(None)), "error": (str, type(None))}
+
+
+def checked_rows(path: Path, notes: list[str]) -> list[dict]:
+    """The rows of a results file that a reader can use; every other line is named in `notes` with its
+    file and line number (not JSON, not an object, a field of the wrong type), never raised. A torn last
+    line (a run killed mid-write) is left out silently, as `read_rows` does."""
+    rows: list[dict] = []
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        notes.append(f"{path.name} could not be read ({exc.strerror or exc})")
+        return rows
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if number < len(lines):
+                notes.append(f"{path.name} line {number}: not JSON, left out")
+            continue
+        if not isinstance(row, dict):
+            notes.append(f"{path.name} line {number}: not a JSON object, left out")
+            continue
+        bad = [k for k, types in ROW_TYPES.items()
+               if (k in row or k in ("task", "framework")) and not isinstance(row.get(k), types)
+               and not (k == "cell" and k not in row)]
+        if isinstance(row.get("repeat"), bool):
+            bad.append("repeat")
+        if bad:
+            notes.append(f"{path.name} line {number}: {', '.join(bad)} missing or of the wrong type, left out")
+            continue
+        rows.append(row)
+    return rows
 
 
 def load_onnx_cross(path: Path, notes: list[str]) -> dict | None:

@@ -57,6 +57,7 @@ def render(run_dirs, output=None) -> Path:
         "env": environment_section(run),
         "matrix": matrix_section(run),
         "stability": stability_banner(run),
+        "read_notes": [n for r in runs for n in r.notes if "line" in n],
         "tasks": task_sections(run),
         "onnx": onnx_section(run),
         "parity": parity_section(run),
