@@ -32,7 +32,7 @@ def stability_banner(run: Run) -> dict | None:
     items = [{"cell": r.get("cell"), "repeat": r.get("repeat") or 0, "flag": flag_of(r),
               "reasons": "; ".join(str(x) for x in (r["stability"].get("reasons") or []))} for r in shaky]
     return {"count": len(items), "disturbed": sum(i["flag"] == "disturbed" for i in items),
-            "unstable": sum(i["flag"] == "unstable" for i in items), "items": items}
+            "unstable": sum(i["flag"] == "unstable" for i in items), "cells": items}
 
 
 # --------------------------------------------------------------------------------------------------
