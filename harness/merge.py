@@ -29,7 +29,8 @@ def _load(run_dir: Path) -> tuple[dict, list[dict]]:
         raise SpecError(f"{run_dir}/environment.json is missing or not JSON") from None
     if not isinstance(env, dict):
         raise SpecError(f"{run_dir}/environment.json is not an object")
-    rows = [r for r in read_rows(results) if isinstance(r, dict) and r.get("cell")]
+    rows = [r for r in read_rows(results) if isinstance(r, dict) and isinstance(r.get("cell"), str)
+            and isinstance(r.get("repeat", 0) or 0, int) and isinstance(r.get("attempt", 0) or 0, int)]
     return env, rows
 
 

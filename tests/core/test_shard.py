@@ -91,3 +91,37 @@ def test_merge_bad_input_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert cli.main(["merge", str(tmp_path / "empty"), str(tmp_path / "nope"), "-o", str(tmp_path / "m")]) == 2
     assert "is not a run dir" in capsys.readouterr().err
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LINES = st.one_of(st.sampled_from(["not json", "[1]", "null", "{", '{"cell": 3}', '{"cell": "a", "repeat": "x"}',
+                                   '{"cell": "a"}', '{"cell": "<script>", "status": "ok", "repeat": 1}']),
+                  st.dictionaries(st.sampled_from(["cell", "status", "repeat", "attempt", "host", "init"]),
+                                  st.one_of(st.none(), st.integers(), st.text(max_size=6), st.floats(allow_nan=True)),
+                                  max_size=4).map(json.dumps))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(LINES, max_size=5), st.lists(LINES, max_size=5), st.sampled_from(["{}", "[]", "nope", '{"profile": 1}']))
+def test_merge_never_tracebacks(lines_a, lines_b, env_text):
+    import contextlib
+    import io
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = []
+        for name, lines in (("a", lines_a), ("b", lines_b)):
+            d = Path(tmp) / name
+            d.mkdir()
+            (d / "results.jsonl").write_text("\n".join(lines) + "\n")
+            (d / "environment.json").write_text(env_text)
+            dirs.append(str(d))
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(["merge", *dirs, "-o", str(Path(tmp) / "m")])
+        assert code in (0, 2) and "Traceback" not in err.getvalue()
+        if code == 2:
+            assert err.getvalue().count("\n") == 1
