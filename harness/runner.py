@@ -264,14 +264,10 @@ def _die_with_parent() -> None:
 def _with_process_level(block: dict, before, after, rusage, wall: float) -> dict:
     """Add the whole process's view (spawn to exit, measured by the parent with the child's own rusage
     from wait4); a timed phase too short to judge is judged on it instead."""
-    busy0, steal0 = before
-    busy1, steal1 = after
-    own = (rusage.ru_utime + rusage.ru_stime) if rusage else None
-    process = {"window_s": wall, "others_cpu": None, "steal": None,
-               "cpu_per_wall": own / wall if own is not None and wall > 0 else None}
-    if None not in (busy0, busy1, own) and wall > 0:
-        process["others_cpu"] = max(0.0, (busy1 - busy0) - own) / wall
-        process["steal"] = max(0.0, steal1 - steal0) / wall
+    own = (rusage.ru_utime + rusage.ru_stime) if rusage else 0.0
+    process = stability.window(stability.Snapshot(0.0, *before, 0.0), stability.Snapshot(wall, *after, own))
+    if rusage is None:
+        process.update(cpu_per_wall=None, others_cpu=None, steal=None)
     block = dict(block)
     block["process"] = process
     block["basis"] = "timed phase"
