@@ -146,11 +146,13 @@ def run(job: dict) -> dict:
                    progress_path=str(cell_dir / "progress.json"),
                    stop_at_target=getattr(spec, "stop_at_target", False), loss_scale=loss_scale(kind, spec, data),
                    on_start=lambda: marks.__setitem__("start", stability.snapshot()))
+    probe_before = stability.probe()  # the machine's speed on either side of the timed phase
 
     def end_timed_phase() -> None:
         marks["end"] = stability.snapshot()
         measured = stability.window(marks["start"], marks["end"]) if "start" in marks else {}
         result["stability"] = stability.judge(measured, rec.steady_steps())
+        result["stability"]["probe_gflops"] = [probe_before, stability.probe()]
         result["threads"]["cpu_per_wall"] = measured.get("cpu_per_wall")
         timing.update(rec.timing())
         (cell_dir / "steps.json").write_text(json.dumps(rec.steps_record()))

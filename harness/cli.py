@@ -116,10 +116,25 @@ def build_parser() -> Parser:
     mrg.add_argument("--allow-mismatch", action="store_true",
                      help="merge shards of different commits, profiles, inits or settings anyway")
 
+    his = sub.add_parser("history", help="step time of every cell across run dirs in time order, with regressions")
+    his.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run dirs of any commits, dates, machines, versions")
+    his.add_argument("-o", "--output", default="history.html",
+                     help="HTML file to write, history.json beside it (default history.html)")
+    his.add_argument("--fail-on-regression", action="store_true",
+                     help="exit 1 when a step beyond the measured noise is a regression")
+
     rep = sub.add_parser("report", help="render a run dir into one self-contained HTML file")
     rep.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                      help="a run dir; with two, the second is compared against the first")
     rep.add_argument("-o", "--output", help="HTML file to write (default RUN_DIR/report.html)")
+
+    gd = sub.add_parser("guide", help="the idiom guide alone as a static site (no run dir, no framework needed)")
+    gd.add_argument("-o", "--output", default="site", help="folder to write the site into (default site/)")
+    gd.add_argument("--tasks", type=csv_list, default=None, help=f"only these tasks (default: all): {', '.join(TASKS)}")
+    gd.add_argument("--repo-url", default=None,
+                    help="the repository's web address for file and line links (default: the origin remote; "
+                         "without one the site holds copies of the files)")
+    gd.add_argument("--ref", default=None, help="commit or branch of those links (default: the checked-out commit)")
     return p
 
 
@@ -158,7 +173,9 @@ def add_run_options(p) -> None:
     p.add_argument("--init", default="native", choices=("native", "shared"),
                    help="native: each framework's initialiser; shared: the spec's seeded weights")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX export and parity")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="one line per cell only")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no live view, one line per finished cell (the default when stderr is not a terminal)")
+    p.add_argument("--quiet", action="store_true", help="no per-cell lines: the header and the summary only")
 
 
 def _env_int(name: str, default: int) -> int:
@@ -251,7 +268,7 @@ def cmd_list(args) -> int:
     cells, seconds = shard.select_shard(cells, args.shard, args.profile, costs_dir=args.costs)
     rows = []
     for c in cells:
-        na = applicability(c.task, c.framework)
+        na = applicability(c.task, c.framework, c.variant)
         missing = missing_packages(c.framework)
         rows.append({"cell": c.key, "task": c.task, "framework": c.framework, "family": FRAMEWORKS[c.framework].family,
                      "variant": c.variant, "description": variants(c.task, c.framework).get(c.variant, ""),
@@ -340,8 +357,10 @@ def cmd_run(args) -> int:
                              data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"],
                              max_memory_gb=args.max_memory)
     progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(),
-                        skipped=sum(len(r) for r in rounds) - len(jobs))
+                        skipped=sum(len(r) for r in rounds) - len(jobs), quiet=args.quiet,
+                        cost=lambda cell: shard.estimated_cost(cell, args.profile))
     progress.header(out, env_info)
+    progress.plan([j.cell for j in jobs])
     if tracker is not None and hasattr(tracker, "start"):
         tracker.start(env_info)
     rows: list[dict] = []
@@ -371,6 +390,7 @@ def cmd_run(args) -> int:
         print(f"dlrosetta: error: {exc.strerror}; {len(rows)} finished row(s) were written before it", file=sys.stderr)
         return 1
     finally:
+        progress.close()
         signal.signal(signal.SIGTERM, previous)
         if tracker is not None:
             tracker.close()
@@ -437,7 +457,10 @@ def open_tracking(args, out: Path):
         from harness import tracking
     except ImportError:
         raise UsageError("tracking is not available in this checkout (no harness.tracking)") from None
-    return tracking.open_sinks(args.track, out, {}, args.tracking_uri)
+    try:
+        return tracking.open_sinks(args.track, out, {}, args.tracking_uri)
+    except tracking.TrackingError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_data(cells, data_dir) -> None:
@@ -478,6 +501,27 @@ def cmd_merge(args) -> int:
     return 0
 
 
+def cmd_history(args) -> int:
+    try:
+        from reports import history
+    except ImportError as exc:
+        raise UsageError(f"the history needs the 'report' extra (pip install 'dlrosetta[report]'): {exc}") from None
+    try:
+        done = history.build(args.run_dirs, args.output)
+    except history.HistoryError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"history: {len(done.points)} runs, {len(done.regressions)} regression(s), "
+          f"{len(done.improvements)} improvement(s) -> {done.html} (+ {done.json.name})")
+    for c in done.changes:
+        size = f"x{c['ratio']:.2f}" if c["ratio"] else c["method"]
+        print(f"  {c['kind']:<11} {c['cell']}: {size} ({c['from']} -> {c['to']}; "
+              f"{'; '.join(c['changed']) or 'nothing recorded changed'})"
+              + (f" [{c['stability']}]" if c.get("stability") else ""))
+    for note in done.notes:
+        print(f"  note: {note}")
+    return 1 if args.fail_on_regression and done.regressions else 0
+
+
 def cmd_report(args) -> int:
     for d in args.run_dirs:
         if not (Path(d) / "results.jsonl").exists():
@@ -491,6 +535,25 @@ def cmd_report(args) -> int:
     _onnx_cross_check(args.run_dirs[-1])
     out = render.render(args.run_dirs, args.output)
     print(f"report: {out}")
+    return 0
+
+
+def cmd_guide(args) -> int:
+    unknown = [t for t in args.tasks or [] if t not in TASKS]
+    if unknown:
+        raise UsageError(f"unknown task {unknown[0]!r}; choose from {', '.join(TASKS)}")
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise UsageError(f"{args.output} exists and is not a folder")
+    try:
+        from reports import guide
+    except ImportError as exc:
+        raise UsageError(f"the guide needs the 'guide' extra (pip install 'dlrosetta[guide]'): {exc}") from None
+    site = guide.build_site(args.output, args.tasks, args.repo_url, args.ref)
+    tasks = len(site.pages) - 1
+    print(f"guide: {site.out / 'index.html'} ({tasks} task page{'s' * (tasks != 1)}, {len(site.notebooks)} notebooks) "
+          f"in {site.seconds:.1f} s")
+    for problem in site.problems:
+        print(f"  crosswalk: {problem}", file=sys.stderr)
     return 0
 
 
@@ -517,7 +580,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         args.argv = argv
         return {"list": cmd_list, "run": cmd_run, "parity": cmd_parity, "merge": cmd_merge,
-                "report": cmd_report}[args.command](args)
+                "report": cmd_report, "history": cmd_history, "guide": cmd_guide}[args.command](args)
     except (UsageError, SpecError) as exc:
         print(f"dlrosetta: error: {exc}", file=sys.stderr)
         return 2

@@ -61,6 +61,14 @@ NOT_APPLICABLE = {
     ("mnist_mlp", "numpy"): "the numpy reference covers x² and linear regression",
     ("mnist_cnn", "numpy"): "the numpy reference covers x² and linear regression",
 }
+# (task, framework, variant): one idiom of a file that cannot run on one of its columns (a Keras file
+# serves three backends), with the reason. The cell is listed and reported not_applicable.
+_NO_TF = ("keras.callbacks.TensorBoard writes through tf.summary on every backend (Keras 3.15 imports "
+          "tensorflow.summary), and this column's env has no TensorFlow")
+VARIANT_NOT_APPLICABLE = {
+    ("mnist_mlp", "keras-jax", "tensorboard"): _NO_TF,
+    ("mnist_mlp", "keras-torch", "tensorboard"): _NO_TF,
+}
 
 
 def impl_package() -> str:
@@ -104,10 +112,12 @@ def variants(task: str, framework: str) -> dict[str, str]:
     return {"default": ""}
 
 
-def applicability(task: str, framework: str) -> str | None:
-    """None when the pair is applicable, else the reason it is not."""
+def applicability(task: str, framework: str, variant: str | None = None) -> str | None:
+    """None when the pair (and the variant, if given) is applicable, else the reason it is not."""
     if (task, framework) in NOT_APPLICABLE:
         return NOT_APPLICABLE[(task, framework)]
+    if (task, framework, variant) in VARIANT_NOT_APPLICABLE:
+        return VARIANT_NOT_APPLICABLE[(task, framework, variant)]
     if impl_path(task, framework) is None:
         return f"no implementation file {task}/{FRAMEWORKS[framework].module}.py"
     return None

@@ -138,7 +138,7 @@ def base_row(cell: Cell, opts: RunOptions) -> dict:
 
 def skip_reason(cell: Cell) -> tuple[str, str] | None:
     """(status, reason) for a cell that is not run, else None."""
-    if reason := applicability(cell.task, cell.framework):
+    if reason := applicability(cell.task, cell.framework, cell.variant):
         return "not_applicable", reason
     if missing := missing_packages(cell.framework):
         return "unavailable", f"not installed in this environment: {', '.join(missing)}"
@@ -275,7 +275,7 @@ def _with_process_level(block: dict, before, after, rusage, wall: float) -> dict
         steps = block.get("n_steps") or 0
         rejudged = stability.judge({**process, "window_s": wall}, [])
         rejudged.update(step_cv=block.get("step_cv"), n_steps=steps, process=process, basis="whole process",
-                        timed_window_s=block.get("window_s"))
+                        timed_window_s=block.get("window_s"), probe_gflops=block.get("probe_gflops"))
         block = rejudged
     return block
 

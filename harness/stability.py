@@ -98,6 +98,26 @@ def window(start: Snapshot, end: Snapshot) -> dict:
     return out
 
 
+PROBE_SHAPE = (128, 784, 256)  # the MNIST MLP's first layer at batch 128: small GEMMs like the cells'
+PROBE_REPS = 30
+
+
+def probe() -> float:
+    """The machine's speed right now, in GFLOP/s of a fixed float32 matmul (numpy's BLAS, under the
+    process's own affinity and thread limits): the median of PROBE_REPS calls, about 20-50 ms in all.
+    Taken just before and just after the timed phase, it tells a slow process on a slow moment of the
+    machine (a busy neighbour of the VM, which no /proc counter shows) from a slow framework."""
+    m, k, n = PROBE_SHAPE
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    times = []
+    for _ in range(PROBE_REPS):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * m * k * n / float(np.median(times)) / 1e9
+
+
 def judge(measured: dict, step_times) -> dict:
     """The row's `stability` block: the measurements, the flag and the reasons for it."""
     block = {**measured, "step_cv": robust_cv(step_times), "n_steps": len(step_times or []),

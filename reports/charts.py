@@ -93,8 +93,9 @@ def _bar_height(n: int) -> int:
 
 # --------------------------------------------------------------------------------------------------
 def bars(rows: list[dict], value, title: str, unit: str, err=None, label=series_label, note: str = "",
-         log: bool = False, digits: str = ".3g") -> Chart | None:
-    """One horizontal bar per row (framework colour, variant pattern); legend = frameworks (toggle)."""
+         log: bool = False, digits: str = ".3g", span=None) -> Chart | None:
+    """One horizontal bar per row (framework colour, variant pattern); legend = frameworks (toggle).
+    Whisker: ±err/2 around the bar, or, where `span(row)` gives (low, high), from low to high."""
     points = [(r, number(value(r))) for r in rows]
     points = [(r, v) for r, v in points if v is not None]
     if not points:
@@ -103,16 +104,20 @@ def bars(rows: list[dict], value, title: str, unit: str, err=None, label=series_
     for r, v in points:
         fw = r.get("framework")
         e = number(err(r)) if err else None
+        lo, hi = span(r) if span else (None, None)
+        lo, hi = number(lo), number(hi)
+        whisker = (hi - v, v - lo) if lo is not None and hi is not None else (e / 2, min(e / 2, v)) if e else None
         name = esc(label(r))
         traces.append(go.Bar(
             y=[name], x=[v], orientation="h", name=esc(fw), legendgroup=esc(fw), showlegend=fw not in shown,
             marker=dict(color=color(fw), pattern=dict(shape=PATTERNS[variant_index(r) % len(PATTERNS)],
                                                        fillmode="overlay", fgcolor="rgba(255,255,255,0.8)",
                                                        size=7, solidity=0.25)),
-            error_x=dict(type="data", array=[e / 2], arrayminus=[min(e / 2, v)], symmetric=False, color="#374151",
-                         thickness=1.2, width=4) if e else None,
+            error_x=dict(type="data", array=[whisker[0]], arrayminus=[whisker[1]], symmetric=False,
+                         color="#374151", thickness=1.2, width=4) if whisker else None,
             hovertemplate=f"<b>{name}</b><br>%{{x:{digits}}} {esc(unit)}"
-                          + (f"<br>IQR {e:{digits}} {esc(unit)}" if e else "") + "<extra></extra>",
+                          + (f"<br>processes {lo:{digits}}–{hi:{digits}} {esc(unit)}" if lo is not None and hi is not None
+                             else f"<br>IQR {e:{digits}} {esc(unit)}" if e else "") + "<extra></extra>",
         ))
         shown.add(fw)
     lay = layout(title, xtitle=unit, height=_bar_height(len(points)), barmode="overlay", bargap=0.25,
@@ -176,7 +181,7 @@ def sweep(series: dict[str, list[tuple[float, float, dict]]], title: str, xtitle
     """series: label -> [(x, y, row)]: one line per framework/variant across the swept values."""
     traces = []
     for name, points in series.items():
-        points = sorted((x, y, r) for x, y, r in points if x is not None and y is not None)
+        points = sorted(((x, y, r) for x, y, r in points if x is not None and y is not None), key=lambda p: p[:2])
         if not points:
             continue
         r = points[0][2]

@@ -256,6 +256,20 @@ def series_label(row: dict, with_params: bool = False) -> str:
     return label
 
 
+def host_label(row: dict) -> str:
+    """The machine a row was timed on, as a short label ("AMD EPYC · 2 cores", plus the GPU and the
+    hostname where known); "" for rows that do not say (runs from before hosts were recorded)."""
+    host = row.get("host") if isinstance(row.get("host"), dict) else {}
+    parts = [host.get("cpu"), f"{host['cores']} cores" if host.get("cores") else None, host.get("gpu"),
+             host.get("hostname")]
+    return " · ".join(str(p) for p in parts if p)
+
+
+def machines(rows: list[dict]) -> list[str]:
+    """The distinct machines of a run's rows, in order of appearance (merged shards may hold several)."""
+    return list(dict.fromkeys(h for h in (host_label(r) for r in rows) if h))
+
+
 def task_title(task: str) -> str:
     return TASKS[task].title if task in TASKS else str(task)
 

@@ -5,8 +5,8 @@ import statistics
 
 from harness.tasks import TASKS
 from reports import charts
-from reports.data import Run, get, number, params_text, series_label, task_title
-from reports.format import Col, Table, fmt_value, ms, table
+from reports.data import Run, get, host_label, machines, number, params_text, series_label, task_title
+from reports.format import Col, Table, fmt_num, fmt_value, ms, table
 
 NAV_TITLES = {"x2_descent": "x²", "linear_regression": "Linear regression", "mnist_mlp": "MNIST MLP",
               "mnist_cnn": "MNIST CNN"}
@@ -28,15 +28,24 @@ def ok_rows(rows, task, **match):
 
 def timing_charts(rows: list[dict], label=series_label, what: str = "") -> list:
     suffix = f" — {what}" if what else ""
+    repeated = any((get(r, "processes.n") or 0) > 1 for r in rows)
     out = [
         charts.bars(rows, lambda r: ms(get(r, "timing.step_s.median")), f"Steady-state step time{suffix}", "ms",
-                    err=lambda r: ms(get(r, "timing.step_s.iqr")), label=label,
-                    note="median over steps, each epoch's first step left out; whisker: ±IQR/2"),
+                    err=lambda r: ms(get(r, "timing.step_s.iqr")), label=label, span=process_span,
+                    note="median over steps, each epoch's first step left out; whisker: "
+                         + ("min–max over the fresh processes (±IQR/2 where only one)" if repeated else "±IQR/2")),
         charts.bars(rows, lambda r: ms(get(r, "timing.first_step_s")),
                     f"First step, including compile / tracing{suffix}", "ms", label=label,
                     note="from the start of train() to the first step's loss"),
     ]
     return [c for c in out if c]
+
+
+def process_span(r):
+    """(lowest, highest) process median of a cell in ms, where more than one process timed it."""
+    if (get(r, "processes.n") or 0) < 2:
+        return None, None
+    return ms(get(r, "processes.min")), ms(get(r, "processes.max"))
 
 
 def epoch_chart(rows, label=series_label):
@@ -122,8 +131,12 @@ MNIST_COLS = [
     Col("epochs", "epochs", "int", "epochs trained; * stopped at the target"),
     Col("test_loss", "test loss", "num"), Col("param_count", "params", "int"),
     Col("first_step_s", "first step (s)", "s"), Col("step_ms", "step (ms)", "ms", "median, steady state"),
-    Col("step_iqr_ms", "step IQR (ms)", "ms"),
-    Col("vs_fastest", "× fastest", "ratio", "step time over the fastest column's (primary variants, same dataset)"),
+    Col("step_iqr_ms", "step IQR (ms)", "ms", "within the process (of repeat 0 where there are several)"),
+    Col("n_processes", "processes", "int", "fresh processes timed (--repeat); step (ms) is the median over them"),
+    Col("step_range_ms", "step min–max (ms)", "text", "between processes: the lowest and highest process median"),
+    Col("step_ci_ms", "step 95 % CI (ms)", "text", "bootstrap interval of the median over processes"),
+    Col("vs_fastest", "× fastest", "ratio",
+        "step time over the fastest column's (primary variants, same dataset, same machine)"),
     Col("gflops", "GFLOP/s", "g", "matmul and conv FLOPs of a training step / median step time"),
     Col("roofline_pct", "% roofline", "pct", "GFLOP/s over this run's measured sgemm throughput (environment.json)"),
     Col("epoch_s", "mean epoch (s)", "s"),
@@ -156,12 +169,26 @@ def primary_timed(rows) -> list[dict]:
 
 
 def fastest_steps(rows) -> dict:
-    """dataset -> the fastest median step among the primary rows."""
+    """(dataset, machine) -> the fastest median step among the primary rows. Rows timed on different
+    machines (merged shards) are never ranked against each other."""
     out = {}
     for r in primary_timed(rows):
-        step, ds = number(get(r, "timing.step_s.median")), r.get("dataset")
-        out[ds] = min(out.get(ds, step), step)
+        step, key = number(get(r, "timing.step_s.median")), (r.get("dataset"), host_label(r))
+        out[key] = min(out.get(key, step), step)
     return out
+
+
+def process_spread(r) -> dict:
+    """The between-process figures of a cell (reports.data.with_processes): n, min-max and 95 % CI in ms."""
+    p = r.get("processes") or {}
+
+    def span(lo, hi):
+        lo, hi = ms(number(p.get(lo))), ms(number(p.get(hi)))
+        return f"{fmt_num(lo)}–{fmt_num(hi)}" if lo is not None and hi is not None else None
+
+    n = p.get("n") or None
+    return {"n_processes": n, "step_range_ms": span("min", "max") if n and n > 1 else None,
+            "step_ci_ms": span("ci_low", "ci_high") if n and n > 1 else None}
 
 
 def mnist_table_rows(rows, roofline=None):
@@ -169,7 +196,7 @@ def mnist_table_rows(rows, roofline=None):
     fastest = fastest_steps(rows)
     for r in rows:
         step, rate = number(get(r, "timing.step_s.median")), gflops(r)
-        best = fastest.get(r.get("dataset")) if not r.get("params") else None
+        best = fastest.get((r.get("dataset"), host_label(r))) if not r.get("params") else None
         epochs = [number(e) for e in get(r, "timing.epoch_s", []) if number(e) is not None]
         out.append({"framework": r.get("framework"), "variant": r.get("variant"), "dataset": r.get("dataset"),
                     "params": params_text(r), "status": r.get("status"),
@@ -177,6 +204,7 @@ def mnist_table_rows(rows, roofline=None):
                     "test_loss": get(r, "metrics.test_loss"),
                     "param_count": get(r, "metrics.param_count"), "first_step_s": get(r, "timing.first_step_s"),
                     "step_ms": ms(get(r, "timing.step_s.median")), "step_iqr_ms": ms(get(r, "timing.step_s.iqr")),
+                    **process_spread(r), "machine": host_label(r) or None,
                     "vs_fastest": step / best if step and best else None, "gflops": rate,
                     "roofline_pct": rate / roofline if rate and roofline else None,
                     "epoch_s": statistics.fmean(epochs) if epochs else None, "train_s": get(r, "timing.train_s"),
@@ -189,7 +217,16 @@ def mnist_table_rows(rows, roofline=None):
 
 
 def speed_note(rows, roofline) -> str:
-    """The fastest column's throughput against the roofline, and the columns over 2x its step time."""
+    """The fastest column's throughput against the roofline, and the columns over 2x its step time; per
+    machine when the rows come from several (merged shards), never ranked across them."""
+    hosts = machines(primary_timed(rows))
+    if len(hosts) > 1:
+        return " ".join(f"On {h}: {one_machine_note([r for r in rows if host_label(r) == h], roofline)}"
+                        for h in hosts) + " Timings of different machines are not ranked against each other."
+    return one_machine_note(rows, roofline)
+
+
+def one_machine_note(rows, roofline) -> str:
     primary = primary_timed(rows)
     if not primary:
         return ""
@@ -215,12 +252,14 @@ def mnist_section(run: Run, task: str) -> dict:
         rows = [r for r in ok_rows(run.rows, task, dataset=ds) if not r.get("params")]
         if not rows:
             continue
-        chart_list = timing_charts(rows) + [epoch_chart(rows), memory_chart(rows)] + inference_charts(rows) \
-            + curve_charts(rows)
+        label = series_label if len(machines(rows)) <= 1 else (lambda r: f"{series_label(r)} · {host_label(r)}")
+        chart_list = timing_charts(rows, label) + [epoch_chart(rows, label), memory_chart(rows, label=label)] \
+            + inference_charts(rows, label) + curve_charts(rows, label)
         targets = {get(r, "metrics.target_accuracy") for r in rows} - {None}
         ttt = charts.bars(rows, lambda r: get(r, "metrics.time_to_target_s"),
                           f"Time to {fmt_value(max(targets), 'pct')} test accuracy" if targets else "Time to target",
-                          "s", note="training time (evaluation excluded) until the first epoch-end evaluation "
+                          "s", label=label,
+                          note="training time (evaluation excluded) until the first epoch-end evaluation "
                                     "at or above the target")
         if ttt:
             chart_list.append(ttt)
@@ -244,8 +283,10 @@ def mnist_section(run: Run, task: str) -> dict:
         groups.append({"name": ds, "charts": [c for c in chart_list if c],
                        "note": " ".join(n for n in (target_note, speed) if n)})
     sweeps = sweep_charts(run.rows, task)
-    tbl = table(MNIST_COLS, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)],
-                                             roofline), f"{task}.csv")
+    cols = MNIST_COLS + ([Col("machine", "machine", "text", "where the row was timed (merged shards)")]
+                         if len(machines(all_rows)) > 1 else [])
+    tbl = table(cols, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)],
+                                       roofline), f"{task}.csv")
     return {"groups": groups, "sweeps": sweeps, "table": tbl}
 
 

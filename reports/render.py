@@ -17,7 +17,7 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
 from harness.tasks import TASKS
-from reports import charts, idioms
+from reports import charts, idioms, sources
 from reports.compare import comparison_section
 from reports.data import STATUSES, load_run
 from reports.format import clean, csv_href_frame, fmt_num, fmt_value
@@ -49,7 +49,7 @@ def render(run_dirs, output=None) -> Path:
     run = runs[-1]
     out = Path(output) if output else run_dirs[-1] / ("report.html" if len(runs) == 1 else "comparison.html")
     tasks_in_run = [t for t in TASKS if any(r.get("task") == t for r in run.rows)]
-    guide = idioms.guides([t for t in TASKS])
+    guide = idioms.guides([t for t in TASKS], site_url=sources.site_url())  # linked when published
     ctx = {
         "title": "dlrosetta benchmark report" if len(runs) == 1 else "dlrosetta comparison report",
         "generated": time.strftime("%Y-%m-%d %H:%M"),

@@ -10,8 +10,8 @@ import pandas as pd
 from harness.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
 from harness.tasks import TASKS
 from reports import charts, idioms
-from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, number, params_text,
-                          task_title)
+from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, host_label, number,
+                          params_text, task_title)
 from reports.format import Col, fmt_ms, fmt_num, fmt_value, ms, table
 
 FRAMEWORK_PACKAGES = ("torch", "lightning", "tensorflow", "tf-keras", "keras", "jax", "jaxlib", "flax", "optax")
@@ -26,7 +26,8 @@ def stability_banner(run: Run) -> dict | None:
     stable or nothing was recorded."""
     from reports.data import chosen_processes, flag_of
 
-    shaky = [r for r in chosen_processes(run.all_rows).values() if flag_of(r) in ("disturbed", "unstable")]
+    shaky = [r for r in chosen_processes(run.all_rows).values() if flag_of(r) in ("disturbed", "unstable")
+             and (TASKS[r["task"]].timed if r.get("task") in TASKS else True)]  # x² checks an answer only
     if not shaky:
         return None
     items = [{"cell": r.get("cell"), "repeat": r.get("repeat") or 0, "flag": flag_of(r),
@@ -78,10 +79,26 @@ def environment_section(run: Run) -> dict:
                      "frameworks": ", ".join(f"{k} {v}" for k, v in (e.get("versions") or {}).items()
                                              if k in FRAMEWORK_PACKAGES) or "—"})
     counts = {s: sum(r.get("status") == s for r in run.rows) for s in STATUSES}
-    return {"machine": [(k, v) for k, v in machine if v not in (None, "")],
+    return {"machine": [(k, v) for k, v in machine if v not in (None, "")], "hosts": hosts_of(run),
             "settings": [(k, v) for k, v in settings if v not in (None, "")],
             "versions": ordered, "environments": envs, "counts": counts, "total": len(run.rows),
             "date": nice_date(env.get("date") or _common(run.rows, "started_at")), "profile": env.get("profile")}
+
+
+def hosts_of(run: Run) -> list[dict]:
+    """Every machine the run's rows were timed on (merged shards: environment.json's `hosts`), with the
+    number of rows from each; rows that name no host count for the run's own machine."""
+    listed = [h for h in run.env.get("hosts") or [] if isinstance(h, dict)] or [
+        {"hostname": run.env.get("hostname"), "cpu": run.env.get("cpu"), "cores": run.env.get("cores"),
+         "gpu": run.env.get("gpu")}]
+    out: dict[str, dict] = {}
+    for h in listed:
+        entry = out.setdefault(host_label({"host": h}), {**h, "rows": 0, "shards": []})
+        entry["shards"] += [h["shard"]] if h.get("shard") else []
+    for r in run.all_rows:
+        key = host_label(r) or host_label({"host": listed[0]})
+        out.setdefault(key, {**(r.get("host") or {}), "rows": 0, "shards": []})["rows"] += 1
+    return [{**h, "shard": ", ".join(h.pop("shards")) or None} for h in out.values()]
 
 
 def nice_date(text) -> str | None:

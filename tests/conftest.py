@@ -1,9 +1,11 @@
 """Shared fixtures: run cells through the real runner (subprocess per cell), read their rows."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness import cli
@@ -90,3 +92,61 @@ def check_threads_and_divergence(run_cells, framework, variant):
     steps_per_epoch = exploded[0]["spec"]["train_subset"] // exploded[0]["spec"]["batch_size"]
     assert isinstance(d["step"], int) and d["step"] < steps_per_epoch, d  # stopped before the epoch ended
     assert exploded[0]["timing"]["steps"] == d["step"] - 1
+
+
+def tensorboard_scalars(log_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    """{"<run>/<tag>": [(step, value), ...]} for every scalar in the event files under `log_dir`, read
+    back with TensorBoard's own EventAccumulator (<run>: the sub-folder holding the events, "." for
+    `log_dir` itself). It imports tensorboard: in an env without it, the test fails."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.util.tensor_util import make_ndarray
+
+    runs = sorted({path.parent for path in Path(log_dir).rglob("events.out.tfevents.*")})
+    assert runs, f"no TensorBoard event files under {log_dir}"
+    out = {}
+    for run in runs:
+        events = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})  # 0: keep them all
+        events.Reload()
+        name = run.relative_to(log_dir).as_posix()
+        for tag in events.Tags()["scalars"]:  # torch's SummaryWriter: simple_value summaries
+            out[f"{name}/{tag}"] = [(e.step, e.value) for e in events.Scalars(tag)]
+        for tag in events.Tags()["tensors"]:  # tf.summary.scalar (TF2, Keras): a rank-0 tensor per point
+            values = [(e.step, make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)]
+            if all(v.shape == () and v.dtype.kind == "f" for _, v in values):
+                out[f"{name}/{tag}"] = [(step, float(v)) for step, v in values]
+    return out
+
+
+def check_tensorboard_variant(run_dir: Path, rows, primary, loss_tag, accuracy_tag, running_mean=False):
+    """`check_logging_variant` for a file's `tensorboard` variant, writing into <cell>/tensorboard."""
+    check_logging_variant(run_dir, rows, primary, "tensorboard", lambda cell_dir: tensorboard_scalars(
+        cell_dir / "tensorboard"), loss_tag, accuracy_tag, running_mean)
+
+
+def check_logging_variant(run_dir: Path, rows, primary, variant, read_scalars, loss_tag, accuracy_tag,
+                          running_mean=False):
+    """A logging variant and its file's primary, run together for two epochs: the variant trains the same
+    model on the same batches (the same losses and accuracies: it only adds logging), and what it wrote in
+    its cell's own folder (`read_scalars(cell_dir)` -> {tag: [(step, value)]}) holds one loss per step and
+    one test accuracy per epoch, the values the harness recorded (Keras logs each batch's running mean over
+    the epoch, as its callbacks see it)."""
+    assert_all_ok(rows)
+    cells = {r["variant"]: r for r in rows}
+    plain, logged = cells[primary]["metrics"], cells[variant]["metrics"]
+    assert logged["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=1e-6)
+    assert logged["test_accuracy_curve"] == pytest.approx(plain["test_accuracy_curve"], abs=1e-9)
+    cell_dir = run_dir / cells[variant]["dir"]
+    scalars = read_scalars(cell_dir)
+    assert {loss_tag, accuracy_tag} <= set(scalars), sorted(scalars)
+    steps = json.loads((cell_dir / "steps.json").read_text())  # every step's loss, as the harness recorded it
+    spec = cells[variant]["spec"]
+    assert len(steps["losses"]) == spec["epochs"] * (spec["train_subset"] // spec["batch_size"]) > 0
+    losses = [value for _, value in scalars[loss_tag]]
+    assert len({step for step, _ in scalars[loss_tag]}) == len(losses) == len(steps["losses"])
+    expected = np.asarray(steps["losses"], np.float64)
+    if running_mean:
+        epoch = np.asarray(steps["epoch"])
+        expected = np.concatenate([np.cumsum(expected[epoch == e]) / np.arange(1, np.sum(epoch == e) + 1)
+                                   for e in np.unique(epoch)])
+    assert losses == pytest.approx(expected.tolist(), rel=1e-5)
+    assert [value for _, value in scalars[accuracy_tag]] == pytest.approx(logged["test_accuracy_curve"], abs=1e-6)

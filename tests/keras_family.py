@@ -3,7 +3,8 @@ run through the real runner on the backend named by that module's `framework` fi
 KERAS_BACKEND). Fails, never skips, where the backend is missing: its cells are `unavailable`."""
 import pytest
 
-from conftest import assert_all_ok, by_cell, check_stops_at_target
+from conftest import assert_all_ok, by_cell, check_stops_at_target, check_tensorboard_variant
+from harness.registry import VARIANT_NOT_APPLICABLE
 
 # The one known exporter gap. On JAX, Keras exports through jax2onnx, which lowers MaxPooling2D's
 # lax.reduce_window to an ONNX MaxPool over all four axes (batch and channels as window-1 "spatial"
@@ -56,7 +57,7 @@ def test_linreg_real_datasets(run_cells, framework):
 
 @pytest.mark.parametrize("task, param_count", [("mnist_mlp", 235_146), ("mnist_cnn", 34_826)])
 def test_mnist_smoke_both_variants(run_cells, framework, task, param_count):
-    _, rows = run_cells(task, framework)  # keras.Sequential and the functional API
+    _, rows = run_cells(task, framework, "--variants", "sequential,functional")  # Sequential, functional API
     assert_all_ok(rows, expected_count=2)
     for row in rows:
         m = row["metrics"]
@@ -75,3 +76,17 @@ def test_mnist_smoke_both_variants(run_cells, framework, task, param_count):
 
 def test_mnist_stops_at_target(run_cells, framework):
     check_stops_at_target(run_cells, framework, "sequential")  # fit: the callback sets stop_training
+
+
+def test_mnist_tensorboard_variant(run_cells, framework, tmp_path):
+    """keras.callbacks.TensorBoard in fit, the test set as validation data. Keras 3.15 writes through
+    tensorflow.summary on every backend: where the env has no TensorFlow the cell is not_applicable."""
+    reason = VARIANT_NOT_APPLICABLE.get(("mnist_mlp", framework, "tensorboard"))
+    if reason is not None:
+        _, rows = run_cells("mnist_mlp", framework, "--variants", "tensorboard")
+        assert [(r["status"], r["error"]) for r in rows] == [("not_applicable", reason)]
+        return
+    _, rows = run_cells("mnist_mlp", framework, "--variants", "sequential,tensorboard", "--set", "epochs=2",
+                        "--no-onnx")
+    check_tensorboard_variant(tmp_path / "run1", rows, "sequential", "train/batch_loss",
+                              "validation/epoch_accuracy", running_mean=True)

@@ -2,10 +2,12 @@
 
 With no address, an embedded local cluster is started for the run (one machine, no set-up) and shut
 down after it. Inside the task the cell still runs in its own child process with its own timeout and
-rusage (`runner.run_cell`), exactly as with the local executor. Every task asks for one
+rusage (`runner.run_cell`), exactly as with the local executor. Every timed task asks for one
 `dlrosetta_slot` — a custom resource each node offers once (`ray start --resources
-'{"dlrosetta_slot": 1}'`) — so no two timed cells share a machine. The driver appends each row the
-moment its task returns: a killed driver loses nothing, and `--resume` completes the run.
+'{"dlrosetta_slot": 1}'`) — so no two timed cells share a machine; a cell that only checks an answer
+(a task with `timed=False`: x² descent) asks for one CPU instead and may run beside it. The driver
+appends each row the moment its task returns: a killed driver loses nothing, and `--resume` completes
+the run.
 
 A task whose worker or node dies (Ray's system errors: the worker crashed, the node died) is submitted
 again, up to MAX_RETRIES times, and its row says so (`executor.retries`, `executor.retry_reasons`);
@@ -17,6 +19,7 @@ from __future__ import annotations
 import socket
 
 from harness import runner
+from harness.tasks import TASKS
 
 SLOT = "dlrosetta_slot"
 MAX_RETRIES = 2
@@ -42,10 +45,12 @@ def run(jobs, opts, on_row, progress, address: str | None = None, **_options) ->
         else:  # an embedded cluster of this machine, with one slot: timed cells never overlap
             ray.init(num_cpus=1, resources={SLOT: 1}, object_store_memory=EMBEDDED_OBJECT_STORE,
                      log_to_driver=False, include_dashboard=False)
-    task = ray.remote(num_cpus=0, resources={SLOT: 1}, max_retries=0)(_execute)
+    timed = ray.remote(num_cpus=0, resources={SLOT: 1}, max_retries=0)(_execute)
+    untimed = ray.remote(num_cpus=1, max_retries=0)(_execute)  # answer checks: may share a machine
     pending: dict = {}
 
     def submit(job, retries: int, reasons: list[str]) -> None:
+        task = timed if TASKS[job.cell.task].timed else untimed
         pending[task.remote(job.cell, opts, job)] = (job, retries, reasons)
 
     for job in jobs:

@@ -11,37 +11,40 @@ VARIANTS = {"jit": "jax.value_and_grad + a @jax.jit step: params - lr * grads wi
 
 # %% model
 def build_model(spec):
-    return {"A": jnp.zeros((spec.d, 1)), "b": jnp.zeros((1,))}  # zeros: every framework starts here
+    return {"A": jnp.zeros((spec.d, 1)), "b": jnp.zeros((1,))}  # zeros, as in every column  # concept: params
 
 
 def count_params(model):
     return sum(leaf.size for leaf in jax.tree.leaves(model))
 
 
-@jax.jit
+@jax.jit  # concept: jit
+# concept-absent: mode: a pure function has no mode switch: a layer that differs would take a flag
 def forward(params, x):
-    return x @ params["A"] + params["b"]
+    return x @ params["A"] + params["b"]  # concept: forward
 
 
 # %% loss
 def loss_fn(params, x, y):
-    return jnp.mean((forward(params, x) - y) ** 2)
+    return jnp.mean((forward(params, x) - y) ** 2)  # concept: loss
 
 
 # %% step
-@jax.jit
+@jax.jit  # concept: jit
+# concept-absent: zero-grad: value_and_grad returns the gradients as a new pytree: nothing accumulates
 def train_step(params, x, y, lr):
-    loss, grads = jax.value_and_grad(loss_fn)(params, x, y)  # grads: a pytree shaped like params
-    # plain SGD written out (optax.sgd would do the same): a new pytree, nothing updated in place
-    params = jax.tree.map(lambda p, g: p - lr * g, params, grads)
+    loss, grads = jax.value_and_grad(loss_fn)(params, x, y)  # a pytree shaped like params  # concept: gradient
+    # concept-absent: optimizer: plain SGD written out (optax.sgd would do the same), into a new pytree
+    params = jax.tree.map(lambda p, g: p - lr * g, params, grads)  # concept: step
     return params, loss
 
 
 # %% train
+# concept-absent: device: arrays go to JAX's default device, the GPU when one is visible
 def train(model, spec, data, rec):
     params = model
     for epoch in range(spec.epochs):
-        for x, y in data.batches(epoch):
+        for x, y in data.batches(epoch):  # concept: batching
             params, loss = train_step(params, x, y, spec.lr)
             rec.step(loss)  # the step runs asynchronously; reading the loss waits for it
         rec.epoch(params)
@@ -55,11 +58,11 @@ def predict(model, x):
 
 # %% save
 def save(model, path):
-    np.savez(path + ".npz", **model)  # a flat dict of arrays: numpy's own format is enough
+    np.savez(path + ".npz", **model)  # a flat dict of arrays: numpy's own format is enough  # concept: save-load
 
 
 def load(spec, path):
-    with np.load(path + ".npz") as saved:
+    with np.load(path + ".npz") as saved:  # concept: save-load
         return {name: jnp.asarray(saved[name]) for name in saved.files}
 
 
@@ -67,5 +70,6 @@ def load(spec, path):
 def export_onnx(model, path, example):
     from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
 
-    to_onnx(functools.partial(forward, model), [("B", example.shape[1])], return_mode="file", output_path=path)
+    to_onnx(functools.partial(forward, model), [("B", example.shape[1])], return_mode="file",
+            output_path=path)  # concept: export
     return {"exporter": "jax2onnx.to_onnx"}

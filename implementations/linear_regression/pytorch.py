@@ -19,19 +19,19 @@ VARIANTS = {
 # %% model
 def build_model(spec):
     """A (d, 1) and b (1,), zeros: two leaf tensors, or an nn.Linear for the optimizer variant."""
-    device = torch.device("cuda" if spec.device == "gpu" else "cpu")
+    device = torch.device("cuda" if spec.device == "gpu" else "cpu")  # concept: device
     if spec.variant == "optim":
         model = nn.Linear(spec.d, 1, device=device)  # stores A transposed: weight is [out, in]
         nn.init.zeros_(model.weight)
         nn.init.zeros_(model.bias)
         return model
     # requires_grad=True makes them leaves of every graph they enter: backward() fills their .grad
-    return {"A": torch.zeros(spec.d, 1, device=device, requires_grad=True),
+    return {"A": torch.zeros(spec.d, 1, device=device, requires_grad=True),  # concept: params
             "b": torch.zeros(1, device=device, requires_grad=True)}
 
 
 def parameters(model):
-    return list(model.parameters()) if isinstance(model, nn.Module) else list(model.values())
+    return list(model.parameters()) if isinstance(model, nn.Module) else list(model.values())  # concept: params
 
 
 def count_params(model):
@@ -40,29 +40,29 @@ def count_params(model):
 
 def forward(model, x):
     if isinstance(model, nn.Module):
-        return model(x)
-    return x @ model["A"] + model["b"]
+        return model(x)  # concept: forward
+    return x @ model["A"] + model["b"]  # concept: forward
 
 
 # %% loss
-loss_fn = nn.MSELoss()  # mean over the samples
+loss_fn = nn.MSELoss()  # mean over the samples  # concept: loss
 
 
 # %% step
 def update_new_leaf(p, lr):
     # p - lr * p.grad is recorded in the graph like any computation: detach it, make it a leaf again
-    return (p - lr * p.grad).detach().requires_grad_()
+    return (p - lr * p.grad).detach().requires_grad_()  # concept: step
 
 
 def update_clone_detach(p, lr):
     p_next = p.clone().detach()  # a copy with no history (torch's advice instead of torch.tensor(p))
-    p_next -= lr * p.grad  # in place on a tensor outside the graph: nothing is recorded
+    p_next -= lr * p.grad  # in place on a tensor outside the graph: nothing is recorded  # concept: step
     return p_next.requires_grad_()
 
 
 def update_data(p, lr):
     p.data -= lr * p.grad  # .data is the same storage, invisible to autograd (today: torch.no_grad())
-    p.grad.zero_()  # the same leaf is used again, and gradients accumulate: clear them
+    p.grad.zero_()  # the same leaf is used again, and gradients accumulate: clear them  # concept: zero-grad
     return p
 
 
@@ -71,26 +71,27 @@ UPDATES = {"new_leaf": update_new_leaf, "clone_detach": update_clone_detach, "da
 
 def train_step(params, x, y, lr, update):
     loss = loss_fn(forward(params, x), y)
-    loss.backward()  # fills params["A"].grad and params["b"].grad
+    loss.backward()  # fills params["A"].grad and params["b"].grad  # concept: gradient
     return {name: update(p, lr) for name, p in params.items()}, loss
 
 
 def train_step_optim(model, optimizer, x, y):
-    optimizer.zero_grad()
+    optimizer.zero_grad()  # concept: zero-grad
     loss = loss_fn(model(x), y)
-    loss.backward()
-    optimizer.step()  # p -= lr * p.grad under torch.no_grad(), for every parameter it was given
+    loss.backward()  # concept: gradient
+    optimizer.step()  # p -= lr * p.grad under torch.no_grad(), for every parameter it was given  # concept: step
     return loss
 
 
 # %% train
+# concept-absent: jit: every variant runs eagerly (mnist_mlp/pytorch.py shows torch.compile)
 def train(model, spec, data, rec):
     device = parameters(model)[0].device
     if spec.variant == "optim":
-        optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)
+        optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # concept: optimizer
     for epoch in range(spec.epochs):
-        for x, y in data.batches(epoch):
-            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        for x, y in data.batches(epoch):  # concept: batching
+            x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # concept: device
             if spec.variant == "optim":
                 loss = train_step_optim(model, optimizer, x, y)
             else:
@@ -109,7 +110,7 @@ def predict(model, x):
 
 # %% save
 def save(model, path):
-    torch.save(model.state_dict() if isinstance(model, nn.Module) else model, path + ".pt")
+    torch.save(model.state_dict() if isinstance(model, nn.Module) else model, path + ".pt")  # concept: save-load
 
 
 def load(spec, path):
@@ -117,7 +118,7 @@ def load(spec, path):
     if spec.variant != "optim":
         return state
     model = build_model(spec)
-    model.load_state_dict(state)
+    model.load_state_dict(state)  # concept: save-load
     return model
 
 
@@ -130,7 +131,8 @@ def export_onnx(model, path, example):
             linear.bias.copy_(model["b"])
         model = linear
     example = torch.from_numpy(example).to(parameters(model)[0].device)
-    batch = torch.export.Dim("batch")
-    torch.onnx.export(model.eval(), (example,), path, dynamo=True, input_names=["x"], output_names=["y"],
-                      dynamic_shapes=({0: batch},))  # one entry per forward argument: axis 0 is dynamic
+    batch = torch.export.Dim("batch")  # dynamic_shapes: one entry per forward argument, axis 0 dynamic
+    model.eval()  # concept: mode
+    torch.onnx.export(model, (example,), path, dynamo=True, input_names=["x"], output_names=["y"],
+                      dynamic_shapes=({0: batch},))  # concept: export
     return {"exporter": "torch.onnx.export (dynamo)"}

@@ -3,7 +3,7 @@ Trained exactly like the MLP: loss, step, train, predict, save and export come f
 import flax.linen as nn
 from flax import nnx
 
-from implementations.mnist_mlp.flax import (  # noqa: F401 - the harness calls these
+from implementations.mnist_mlp.flax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/flax.py
     count_params, export_onnx, linen_state, loss_fn, predict, restore, save, train, train_step, with_init)
 
 VARIANTS = {
@@ -18,13 +18,13 @@ class CNN(nnx.Module):
         k, channels = spec.kernel_size, (spec.input_shape[2], *spec.conv_filters)
         self.convs = nnx.List([nnx.Conv(c_in, c_out, kernel_size=(k, k), padding="VALID", rngs=rngs)
                                for c_in, c_out in zip(channels[:-1], channels[1:])])
-        self.dense = nnx.Linear(spec.flat_size, spec.num_classes, rngs=rngs)
+        self.dense = nnx.Linear(spec.flat_size, spec.num_classes, rngs=rngs)  # concept: params
         self.pool = (spec.pool_size, spec.pool_size)
 
     def __call__(self, x):
         for conv in self.convs:
             # window and strides by keyword: jax2onnx's max_pool plugin needs them so
-            x = nnx.max_pool(nnx.relu(conv(x)), window_shape=self.pool, strides=self.pool)
+            x = nnx.max_pool(nnx.relu(conv(x)), window_shape=self.pool, strides=self.pool)  # concept: forward
         return self.dense(x.reshape(x.shape[0], -1))  # flatten (h, w, c), then logits
 
 
@@ -47,7 +47,7 @@ def build_model(spec):
     if spec.variant == "linen":
         module = LinenCNN(spec.conv_filters, spec.kernel_size, spec.pool_size, spec.num_classes)
         return linen_state(module, spec.input_shape, spec)
-    model = CNN(spec, rngs=nnx.Rngs(spec.seed))
+    model = CNN(spec, rngs=nnx.Rngs(spec.seed))  # concept: seed
     return with_init(model, [*model.convs, model.dense], spec)
 
 

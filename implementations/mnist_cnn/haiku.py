@@ -3,7 +3,7 @@ hk.transform makes pure. Trained exactly like the MLP (plain JAX + optax, via mn
 import haiku as hk
 import jax
 
-from implementations.mnist_mlp.haiku import (  # noqa: F401 - the harness calls these
+from implementations.mnist_mlp.haiku import (  # noqa: F401 - for the harness  # concepts-from: mnist_mlp/haiku.py
     count_params, export_onnx, init_model, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"transform": "hk.transform(forward) with hk.Conv2D + hk.max_pool, optax.adam, @jax.jit step"}
@@ -15,7 +15,7 @@ def build_model(spec):
 
     def forward(x):
         for filters in spec.conv_filters:
-            x = jax.nn.relu(hk.Conv2D(filters, kernel_shape=k, padding="VALID")(x))
+            x = jax.nn.relu(hk.Conv2D(filters, kernel_shape=k, padding="VALID")(x))  # concept: forward
             x = hk.max_pool(x, window_shape=(1, p, p, 1), strides=(1, p, p, 1), padding="VALID")
         return hk.Linear(spec.num_classes)(hk.Flatten()(x))  # flatten (h, w, c), then logits
 

@@ -6,7 +6,7 @@ import functools
 import jax
 from jax import lax
 
-from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these
+from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
     Model, count_params, export_onnx, init_params, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"jit": "params pytree + lax.conv_general_dilated + optax.adam in one @jax.jit train_step"}
@@ -27,7 +27,7 @@ def cnn(params, x, pool_size):
     for layer in convs:
         x = lax.conv_general_dilated(x, layer["kernel"], window_strides=(1, 1), padding="VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
-        x = max_pool(jax.nn.relu(x + layer["bias"]), pool_size)
+        x = max_pool(jax.nn.relu(x + layer["bias"]), pool_size)  # concept: forward
     return x.reshape(x.shape[0], -1) @ dense["kernel"] + dense["bias"]  # flatten (h, w, c), then logits
 
 

@@ -4,7 +4,7 @@ import keras
 # trained exactly like the MLP: compile, one fit over the harness's batches, same predict/save/export
 # (on JAX the exported MaxPool has a 4-axis window that onnxruntime rejects: the cell reports it)
 from implementations.mnist_mlp.keras import (count_params, export_onnx, load, loss_fn, predict,  # noqa: F401
-                                             save, train, with_shared_init)
+                                             save, train, with_shared_init)  # concepts-from: mnist_mlp/keras.py
 
 VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",
@@ -14,7 +14,7 @@ VARIANTS = {
 
 # %% model
 def build_model(spec):
-    keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed
+    keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed  # concept: seed
     conv = dict(kernel_size=spec.kernel_size, activation="relu")  # valid padding, channels last
     if spec.variant == "functional":
         inputs = keras.Input(shape=spec.input_shape)
@@ -24,9 +24,9 @@ def build_model(spec):
             x = keras.layers.MaxPooling2D(spec.pool_size)(x)
         x = keras.layers.Flatten()(x)
         outputs = keras.layers.Dense(spec.num_classes)(x)  # logits: the loss applies the softmax
-        model = keras.Model(inputs, outputs)
+        model = keras.Model(inputs, outputs)  # concept: params
     else:
-        model = keras.Sequential([keras.Input(shape=spec.input_shape)])
+        model = keras.Sequential([keras.Input(shape=spec.input_shape)])  # concept: params
         for filters in spec.conv_filters:
             model.add(keras.layers.Conv2D(filters, **conv))
             model.add(keras.layers.MaxPooling2D(spec.pool_size))

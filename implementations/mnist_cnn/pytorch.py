@@ -4,7 +4,7 @@ from torch import nn
 
 from harness.init import dense_rows_nhwc_to_nchw, shared_params
 # trained exactly like the MLP: the loss, step, loop, predict, save and export come from its file
-from implementations.mnist_mlp.pytorch import (  # noqa: F401
+from implementations.mnist_mlp.pytorch import (  # noqa: F401  # concepts-from: mnist_mlp/pytorch.py
     copy_weights, count_params, device_of, export_onnx, predict, save, train)
 
 VARIANTS = {
@@ -24,18 +24,18 @@ class CNN(nn.Module):
             layers += [nn.Conv2d(channels, filters, spec.kernel_size), nn.ReLU(), nn.MaxPool2d(spec.pool_size)]
             channels = filters
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(spec.flat_size, spec.num_classes)  # logits
+        self.classifier = nn.Linear(spec.flat_size, spec.num_classes)  # logits  # concept: params
 
     def forward(self, x):
         # The harness hands out NHWC images; torch's layers index NCHW. permute relabels the axes
         # without copying: the result is an NCHW tensor stored channels-last, the layout that
         # build_model gives the weights too (see there).
-        x = x.permute(0, 3, 1, 2)
+        x = x.permute(0, 3, 1, 2)  # concept: forward
         return self.classifier(torch.flatten(self.features(x), 1))  # flatten keeps the batch axis
 
 
 def build_model(spec):
-    torch.manual_seed(spec.seed)  # the layers draw their initial weights from torch's global generator
+    torch.manual_seed(spec.seed)  # the global generator the layers draw their weights from  # concept: seed
     model = CNN(spec)
     if spec.init == "shared":  # the spec's weights in torch's layouts
         *convs, dense = shared_params(spec)
@@ -46,7 +46,7 @@ def build_model(spec):
     # channels_last: NHWC storage behind NCHW indexing. oneDNN's CPU kernels are written for it;
     # with the default NCHW storage max-pool alone took 4.5 ms of a 40 ms step here, 0.6 ms after
     # (PyTorch's "Channels Last Memory Format" tutorial). The numbers and the state_dict are unchanged.
-    return model.to(device_of(spec), memory_format=torch.channels_last)
+    return model.to(device_of(spec), memory_format=torch.channels_last)  # concept: device
 
 
 # %% save

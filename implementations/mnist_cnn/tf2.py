@@ -3,7 +3,7 @@
 import tensorflow as tf
 
 from harness.init import shared_params
-from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls them from this module
+from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls them  # concepts-from: mnist_mlp/tf2.py
     Dense, count_params, export_onnx, predict, restore, save, train, variables)
 
 VARIANTS = {
@@ -16,7 +16,7 @@ VARIANTS = {
 class Conv2D(tf.Module):
     def __init__(self, size, in_channels, filters, params=None):
         super().__init__()
-        self.kernel, self.bias = variables([size, size, in_channels, filters], params)  # HWIO
+        self.kernel, self.bias = variables([size, size, in_channels, filters], params)  # HWIO  # concept: params
 
     def __call__(self, x):
         return tf.nn.conv2d(x, self.kernel, strides=1, padding="VALID") + self.bias
@@ -33,12 +33,12 @@ class CNN(tf.Module):
 
     def __call__(self, x):  # x: NHWC, the layout TF's conv2d expects
         for conv in self.convs:
-            x = tf.nn.max_pool2d(tf.nn.relu(conv(x)), self.pool, self.pool, padding="VALID")
+            x = tf.nn.max_pool2d(tf.nn.relu(conv(x)), self.pool, self.pool, padding="VALID")  # concept: forward
         return self.dense(tf.reshape(x, [-1, self.flat_size]))  # NHWC flatten: (h, w, c) order
 
 
 def build_model(spec):
-    tf.random.set_seed(spec.seed)
+    tf.random.set_seed(spec.seed)  # concept: seed
     return CNN(spec, shared_params(spec) if spec.init == "shared" else None)
 
 

@@ -23,12 +23,13 @@ VARIANTS = {
 class MLP(nnx.Module):
     def __init__(self, sizes, *, rngs):
         # nnx.List: a list of sub-Modules that nnx tracks as part of the model's state
-        self.layers = nnx.List([nnx.Linear(i, o, rngs=rngs) for i, o in zip(sizes[:-1], sizes[1:])])
+        self.layers = nnx.List([nnx.Linear(i, o, rngs=rngs)  # concept: params
+                                for i, o in zip(sizes[:-1], sizes[1:])])
 
     def __call__(self, x):
         *hidden, last = self.layers
         for layer in hidden:
-            x = nnx.relu(layer(x))
+            x = nnx.relu(layer(x))  # concept: forward
         return last(x)  # logits
 
 
@@ -44,7 +45,7 @@ class LinenMLP(nn.Module):
 
 def adam(spec):
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # optax's default; eps outside the sqrt, like torch
-    return optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)
+    return optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)  # concept: optimizer
 
 
 def with_init(model, layers, spec):
@@ -59,17 +60,17 @@ def with_init(model, layers, spec):
 def linen_state(module, input_shape, spec):
     """module.init runs the model once on a dummy batch to create its parameters; the TrainState
     bundles them with module.apply and the optimizer."""
-    params = module.init(jax.random.key(spec.seed), jnp.zeros((1, *input_shape)))["params"]
+    params = module.init(jax.random.key(spec.seed), jnp.zeros((1, *input_shape)))["params"]  # concept: seed
     if spec.init == "shared":  # linen names the layers Dense_0, Dense_1, ... in call order
         params = {name: jax.tree.map(jnp.asarray, p) for name, p in zip(params, shared_params(spec))}
-    return train_state.TrainState.create(apply_fn=module.apply, params=params, tx=adam(spec))
+    return train_state.TrainState.create(apply_fn=module.apply, params=params, tx=adam(spec))  # concept: optimizer
 
 
 def build_model(spec):
     sizes = (spec.input_size, *spec.hidden, spec.num_classes)
     if spec.variant == "linen":
         return linen_state(LinenMLP(sizes[1:]), (spec.input_size,), spec)
-    model = MLP(sizes, rngs=nnx.Rngs(spec.seed))  # nnx.Rngs: the explicit random keys, one stream
+    model = MLP(sizes, rngs=nnx.Rngs(spec.seed))  # nnx.Rngs: explicit random keys  # concept: seed
     return with_init(model, model.layers, spec)
 
 
@@ -80,27 +81,30 @@ def count_params(model):
 
 # %% loss
 def loss_fn(model, x, y):
-    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()  # concept: loss
 
 
 # %% step
-@nnx.jit  # like jax.jit, but it also carries the Modules' state in and writes the updates back
+@nnx.jit  # like jax.jit, but it also carries the Modules' state in and writes the updates back  # concept: jit
+# concept-absent: zero-grad: the gradients come back as a new pytree every step: nothing accumulates
 def train_step(model, optimizer, x, y):
-    loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)  # gradients w.r.t. the model's nnx.Params
-    optimizer.update(model, grads)  # updates the model's parameters in place
+    loss, grads = nnx.value_and_grad(loss_fn)(model, x, y)  # w.r.t. the model's nnx.Params  # concept: gradient
+    optimizer.update(model, grads)  # updates the model's parameters in place  # concept: step
     return loss
 
 
-@jax.jit
+@jax.jit  # concept: jit
 def linen_train_step(state, x, y):
     def linen_loss(params):  # the same loss_fn: a linen model is its apply_fn with explicit params
         return loss_fn(lambda x: state.apply_fn({"params": params}, x), x, y)
 
-    loss, grads = jax.value_and_grad(linen_loss)(state.params)
-    return state.apply_gradients(grads=grads), loss  # a new TrainState: params and Adam's moments
+    loss, grads = jax.value_and_grad(linen_loss)(state.params)  # concept: gradient
+    return state.apply_gradients(grads=grads), loss  # a new TrainState: params and Adam's moments  # concept: step
 
 
 # %% train
+# concept-absent: device: arrays go to JAX's default device, the GPU when one is visible
+# concept-absent: mode: no layer here differs in training (nnx's model.eval() switches those that do)
 def train(model, spec, data, rec):
     x_all, y_all = data.x_train, data.y_train  # numpy: batches are sliced on the host (see jax.py)
     if spec.variant != "linen":
@@ -109,7 +113,7 @@ def train(model, spec, data, rec):
         # documented fast path, "Performance considerations"): the same step, less host overhead
         step = nnx.cached_partial(train_step, model, optimizer)
     for epoch in range(spec.epochs):
-        for idx in data.epoch_batches(epoch):
+        for idx in data.epoch_batches(epoch):  # concept: batching
             if spec.variant == "linen":
                 model, loss = linen_train_step(model, x_all[idx], y_all[idx])  # state in, new state out
             else:
@@ -140,7 +144,7 @@ def save(model, path):
     """msgpack via flax.serialization: linen's params, or nnx's parameter state as a plain dict."""
     params = model.params if isinstance(model, train_state.TrainState) else nnx.to_pure_dict(nnx.state(model))
     with open(path + ".msgpack", "wb") as f:
-        f.write(serialization.to_bytes(params))
+        f.write(serialization.to_bytes(params))  # concept: save-load
 
 
 def restore(model, path):
@@ -148,9 +152,9 @@ def restore(model, path):
     with open(path + ".msgpack", "rb") as f:
         data = f.read()
     if isinstance(model, train_state.TrainState):
-        return model.replace(params=serialization.from_bytes(model.params, data))
+        return model.replace(params=serialization.from_bytes(model.params, data))  # concept: save-load
     state = nnx.state(model)
-    nnx.replace_by_pure_dict(state, serialization.from_bytes(nnx.to_pure_dict(state), data))
+    nnx.replace_by_pure_dict(state, serialization.from_bytes(nnx.to_pure_dict(state), data))  # concept: save-load
     nnx.update(model, state)
     return model
 
@@ -165,5 +169,5 @@ def export_onnx(model, path, example):
 
     # jax2onnx takes an nnx Module as it is; a linen model is a function of x with its params bound
     fn = functools.partial(linen_logits, model) if isinstance(model, train_state.TrainState) else model
-    to_onnx(fn, [("B", *example.shape[1:])], return_mode="file", output_path=path)
+    to_onnx(fn, [("B", *example.shape[1:])], return_mode="file", output_path=path)  # concept: export
     return {"exporter": "jax2onnx.to_onnx"}

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from harness.init import shared_params
-from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these
+from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
     Model, count_params, export_onnx, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"transform": "hk.transform(forward) -> pure init/apply + optax.adam + @jax.jit train_step"}
@@ -17,16 +17,17 @@ VARIANTS = {"transform": "hk.transform(forward) -> pure init/apply + optax.adam 
 def init_model(forward, spec, input_shape):
     """Kernels: Haiku's truncated normal, stddev 1/sqrt(fan_in) (Linear; Conv2D: LeCun normal); biases 0."""
     model = hk.without_apply_rng(hk.transform(forward))  # no dropout: apply needs no random key
-    params = model.init(jax.random.key(spec.seed), jnp.zeros((1, *input_shape)))  # shapes from a dummy batch
+    # shapes from a dummy batch
+    params = model.init(jax.random.key(spec.seed), jnp.zeros((1, *input_shape)))  # concept: params, seed
     if spec.init == "shared":  # Haiku calls kernel "w" and bias "b"; layers are named in creation order
         params = {name: {"w": jnp.asarray(p["kernel"]), "b": jnp.asarray(p["bias"])}
                   for name, p in zip(params, shared_params(spec))}
-    return Model(jax.jit(model.apply), params)
+    return Model(jax.jit(model.apply), params)  # concept: jit
 
 
 def build_model(spec):
     def forward(x):
-        return hk.nets.MLP([*spec.hidden, spec.num_classes])(x)  # ReLU between layers, logits out
+        return hk.nets.MLP([*spec.hidden, spec.num_classes])(x)  # ReLU between layers, logits out  # concept: forward
 
     return init_model(forward, spec, (spec.input_size,))
 

@@ -16,13 +16,14 @@ VARIANTS = {"jit": "params pytree + jax.value_and_grad + optax.adam in one @jax.
 # %% model
 class Model(NamedTuple):
     apply: Callable  # apply(params, x) -> logits: a pure, jit-compiled function
-    params: list  # one {"kernel": [in, out], "bias": [out]} dict per layer: a pytree
+    params: list  # one {"kernel": [in, out], "bias": [out]} dict per layer: a pytree  # concept: params
 
 
+# concept-absent: mode: a pure function has no mode switch: a layer that differs would take a flag
 def mlp(params, x):
     *hidden, last = params
     for layer in hidden:
-        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])
+        x = jax.nn.relu(x @ layer["kernel"] + layer["bias"])  # concept: forward
     return x @ last["kernel"] + last["bias"]  # logits: no activation on the last layer
 
 
@@ -31,14 +32,14 @@ def init_params(spec, shapes):
     JAX has no hidden global seed: every random draw takes an explicit key, split once per layer."""
     if spec.init == "shared":  # the spec's weights, already in JAX's [in, out] / HWIO layout
         return jax.tree.map(jnp.asarray, shared_params(spec))
-    keys = jax.random.split(jax.random.key(spec.seed), len(shapes))
+    keys = jax.random.split(jax.random.key(spec.seed), len(shapes))  # concept: seed
     return [{"kernel": jax.nn.initializers.lecun_normal()(key, shape), "bias": jnp.zeros(shape[-1])}
             for key, shape in zip(keys, shapes)]
 
 
 def build_model(spec):
     sizes = (spec.input_size, *spec.hidden, spec.num_classes)
-    return Model(jax.jit(mlp), init_params(spec, list(zip(sizes[:-1], sizes[1:]))))
+    return Model(jax.jit(mlp), init_params(spec, list(zip(sizes[:-1], sizes[1:]))))  # concept: jit
 
 
 def count_params(model):
@@ -47,24 +48,26 @@ def count_params(model):
 
 # %% loss
 def loss_fn(params, apply, x, y):
-    return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), y).mean()
+    return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), y).mean()  # concept: loss
 
 
 # %% step
-@functools.partial(jax.jit, static_argnames=("apply", "tx"))  # functions are compile-time constants
+@functools.partial(jax.jit, static_argnames=("apply", "tx"))  # functions are compile-time constants  # concept: jit
+# concept-absent: zero-grad: value_and_grad returns the gradients as a new pytree: nothing accumulates
 def train_step(params, opt_state, x, y, *, apply, tx):
-    loss, grads = jax.value_and_grad(loss_fn)(params, apply, x, y)  # gradient w.r.t. the 1st argument
+    loss, grads = jax.value_and_grad(loss_fn)(params, apply, x, y)  # w.r.t. the 1st argument  # concept: gradient
     updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss  # new arrays: nothing is mutated
+    return optax.apply_updates(params, updates), opt_state, loss  # new arrays: nothing is mutated  # concept: step
 
 
 # %% train
+# concept-absent: device: arrays go to JAX's default device, the GPU when one is visible
 def train(model, spec, data, rec):
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # optax's default; eps outside the sqrt, like torch
-    tx = optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)
+    tx = optax.adam(spec.lr, b1=spec.beta1, b2=spec.beta2, eps=eps)  # concept: optimizer
     params, opt_state = model.params, tx.init(model.params)  # Adam's moments: a pytree shaped like params
     for epoch in range(spec.epochs):
-        for idx in data.epoch_batches(epoch):
+        for idx in data.epoch_batches(epoch):  # concept: batching
             # batches are sliced from the numpy arrays on the host; the jitted step copies them to the
             # device. Indexing a jax array with idx outside jit dispatches a gather op by op: 2x the step.
             params, opt_state, loss = train_step(params, opt_state, data.x_train[idx], data.y_train[idx],
@@ -82,12 +85,12 @@ def predict(model, x):
 
 # %% save
 def save(model, path):
-    np.savez(path + ".npz", *jax.tree.leaves(model.params))  # the leaves, in the pytree's fixed order
+    np.savez(path + ".npz", *jax.tree.leaves(model.params))  # the leaves, in the tree's order  # concept: save-load
 
 
 def restore(model, path):
     """The tree structure comes from the code (a freshly built model), the numbers from the file."""
-    with np.load(path + ".npz") as saved:
+    with np.load(path + ".npz") as saved:  # concept: save-load
         leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(len(saved.files))]
     return model._replace(params=jax.tree.unflatten(jax.tree.structure(model.params), leaves))
 
@@ -101,6 +104,6 @@ def export_onnx(model, path, example):
     from jax2onnx import to_onnx  # the exporter is imported only to export (it is not the framework)
 
     # jax2onnx traces the function with a symbolic batch "B"; the params become constants in the graph
-    to_onnx(functools.partial(model.apply, model.params), [("B", *example.shape[1:])],
+    to_onnx(functools.partial(model.apply, model.params), [("B", *example.shape[1:])],  # concept: export
             return_mode="file", output_path=path)
     return {"exporter": "jax2onnx.to_onnx"}

@@ -1,5 +1,7 @@
 """MNIST MLP in Keras 3: build the model, compile it, fit it. One file for three backends
 (TensorFlow, JAX, PyTorch): Keras reads KERAS_BACKEND when it is imported."""
+import os
+
 import keras
 
 from harness.init import shared_params
@@ -7,21 +9,22 @@ from harness.init import shared_params
 VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",
     "functional": "functional API: keras.Input, layers called on tensors, keras.Model(inputs, outputs)",
+    "tensorboard": "the Sequential model, fit with keras.callbacks.TensorBoard and the test set as validation data",
 }
 
 
 # %% model
 def build_model(spec):
-    keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed
+    keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed  # concept: seed
     if spec.variant == "functional":
         inputs = keras.Input(shape=(spec.input_size,))
         x = inputs
         for units in spec.hidden:
             x = keras.layers.Dense(units, activation="relu")(x)
         outputs = keras.layers.Dense(spec.num_classes)(x)  # logits: the loss applies the softmax
-        model = keras.Model(inputs, outputs)
+        model = keras.Model(inputs, outputs)  # concept: params
     else:
-        model = keras.Sequential([
+        model = keras.Sequential([  # concept: params
             keras.Input(shape=(spec.input_size,)),
             *[keras.layers.Dense(units, activation="relu") for units in spec.hidden],
             keras.layers.Dense(spec.num_classes),  # logits: the loss applies the softmax
@@ -43,52 +46,63 @@ def count_params(model):
 
 
 # %% loss
-loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # integer labels, mean over the batch
+# integer labels, mean over the batch
+loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # concept: loss
 
 
 # %% train
 def batches(data, epochs):
     """The harness's batches, epoch after epoch, as one stream of (x, y) numpy pairs."""
     for epoch in range(epochs):
-        yield from data.batches(epoch)
+        yield from data.batches(epoch)  # concept: batching
 
 
+# concept-absent: zero-grad: fit takes fresh gradients every step (on PyTorch it calls zero_grad itself)
+# concept-absent: device: Keras runs on its backend's default device, the GPU when one is visible
 def train(model, spec, data, rec):
     # Keras's Adam adds epsilon to sqrt(v) and folds the bias corrections into the step size (the
     # paper's "epsilon hat", as TF1; torch and optax add it to sqrt(v_hat)), and its default is 1e-7
     # where torch and optax use 1e-8: the spec passes one only when all must agree (`--init shared`).
     epsilon = {} if spec.adam_eps is None else {"epsilon": spec.adam_eps}
-    optimizer = keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)
+    optimizer = keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)  # concept: optimizer
     # compile picks how the step runs: XLA-jitted on JAX, a tf.function graph on TensorFlow
     # (jit_compile="auto" leaves XLA off on a machine without a GPU), eager on PyTorch
-    model.compile(optimizer=optimizer, loss=loss_fn)
+    logged = spec.variant == "tensorboard"  # an accuracy metric to log, computed in every (timed) step
+    model.compile(optimizer=optimizer, loss=loss_fn, metrics=["accuracy"] if logged else None)  # concept: jit
     # fit(x_train, y_train) would shuffle with Keras's own generator; every framework here follows
     # the harness's batch order, so fit reads it from a generator, steps_per_epoch batches per
     # epoch. The callback's loss is Keras's running mean over the epoch so far.
+    callbacks = [rec.keras_callback()]
+    if logged:  # fit's logs as event files in the cell's folder: <log_dir>/train and <log_dir>/validation
+        log_dir = os.path.join(os.environ.get("DLROSETTA_CELL_DIR", "."), "tensorboard")
+        callbacks.append(keras.callbacks.TensorBoard(log_dir, update_freq="batch"))  # default: once an epoch
+    # with validation_data, fit evaluates the test set after each epoch (inside its epoch time): val_* logs
     model.fit(batches(data, spec.epochs), steps_per_epoch=data.steps_per_epoch, epochs=spec.epochs,
-              shuffle=False, callbacks=[rec.keras_callback()], verbose=0)
+              shuffle=False, callbacks=callbacks, validation_data=(data.x_test, data.y_test) if logged else None,
+              verbose=0)  # concept: gradient, step
     return model
 
 
 # %% evaluate
+# concept-absent: mode: fit calls the layers with training=True, predict_on_batch with training=False
 def predict(model, x):
     # one compiled forward pass, a numpy array on every backend; model.predict builds a data
     # pipeline and callbacks on every call, which costs far more than the pass itself for small batches
-    return model.predict_on_batch(x)
+    return model.predict_on_batch(x)  # concept: forward
 
 
 # %% save
 def save(model, path):
-    model.save(path + ".keras")  # architecture, weights and optimizer state in one zip
+    model.save(path + ".keras")  # architecture, weights and optimizer state in one zip  # concept: save-load
 
 
 def load(spec, path):
-    return keras.saving.load_model(path + ".keras")
+    return keras.saving.load_model(path + ".keras")  # concept: save-load
 
 
 # %% export
 def export_onnx(model, path, example):
     # Keras converts with the backend's own route: tf2onnx on TensorFlow, jax2onnx on JAX, the
     # TorchScript exporter on PyTorch. The input signature comes from keras.Input: batch axis None.
-    model.export(path, format="onnx", verbose=False)
+    model.export(path, format="onnx", verbose=False)  # concept: export
     return {"exporter": f"keras model.export(format='onnx'), {keras.backend.backend()} backend"}

@@ -1,10 +1,17 @@
 """MNIST MLP in Lightning: the PyTorch MLP inside a LightningModule; Trainer.fit owns the loop."""
+import os
+
 import lightning as L
 import torch
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
 from implementations.mnist_mlp import pytorch
 
-VARIANTS = {"trainer": "LightningModule (training_step, configure_optimizers) + Trainer.fit"}
+VARIANTS = {
+    "trainer": "LightningModule (training_step, configure_optimizers) + Trainer.fit",
+    "tensorboard": "the same, logging with self.log to a TensorBoardLogger; the test set as validation data",
+    "mlflow": "the same self.log calls, written by an MLFlowLogger into an MLflow run (a SQLite store)",
+}
 
 
 # %% model
@@ -14,19 +21,19 @@ class Classifier(L.LightningModule):
     def __init__(self, network, lr, betas, eps):
         super().__init__()
         self.save_hyperparameters(ignore=["network"])  # lr, betas, eps: stored in every checkpoint
-        self.network = network
+        self.network = network  # concept: params
 
     def forward(self, x):
-        return self.network(x)
+        return self.network(x)  # concept: forward
 
     # %% step
     def training_step(self, batch, batch_idx):
         x, y = batch
-        return pytorch.loss_fn(self(x), y)  # the Trainer calls zero_grad, backward and step around it
+        return pytorch.loss_fn(self(x), y)  # the Trainer calls zero_grad, backward and step around it  # concept: loss
 
     def configure_optimizers(self):
         hp = self.hparams
-        return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=hp.betas, eps=hp.eps)
+        return torch.optim.Adam(self.parameters(), lr=hp.lr, betas=hp.betas, eps=hp.eps)  # concept: optimizer
 
 
 # %% model
@@ -35,8 +42,24 @@ def adam_settings(spec):
     return dict(lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=eps)
 
 
+class LoggingClassifier(Classifier):
+    """The logging variants: the same module, logging as Lightning users do. `self.log` hands a value
+    to the Trainer's logger: each step's in training, the epoch's mean (weighted by batch size) in validation."""
+
+    def training_step(self, batch, batch_idx):
+        loss = super().training_step(batch, batch_idx)
+        self.log("loss/train", loss)  # inside the timed step
+        return loss
+
+    def validation_step(self, batch, batch_idx):  # Trainer.fit runs it after each epoch's training
+        x, y = batch
+        self.log("accuracy/test", (self(x).argmax(dim=1) == y).float().mean())
+
+
+# concept-absent: seed: the network is pytorch.build_model's, which seeds torch's generator first
 def build_model(spec):
-    return Classifier(pytorch.build_model(spec), **adam_settings(spec))  # the PyTorch column's MLP
+    module = LoggingClassifier if spec.variant in ("tensorboard", "mlflow") else Classifier
+    return module(pytorch.build_model(spec), **adam_settings(spec))  # the PyTorch column's MLP
 
 
 count_params = pytorch.count_params
@@ -60,24 +83,41 @@ class EpochBatches(torch.utils.data.Sampler):
         return self.data.steps_per_epoch
 
 
+def logger(spec):
+    """The logging variants' Lightning logger, writing into the cell's own folder; False: none."""
+    cell_dir = os.environ.get("DLROSETTA_CELL_DIR", ".")
+    if spec.variant == "tensorboard":  # event files in <save_dir>/<name>/version_0/
+        return TensorBoardLogger(cell_dir, name="tensorboard")
+    if spec.variant == "mlflow":  # one run in an MLflow tracking store (MLflow 3 deprecates a plain ./mlruns folder)
+        return MLFlowLogger("mnist_mlp", tracking_uri=f"sqlite:///{cell_dir}/mlflow.db")
+    return False
+
+
+# concept-absent: jit: Trainer.fit runs the module eagerly (torch.compile(model) before fit would compile)
 def train(model, spec, data, rec):
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
     # batch_size=None: the sampler yields whole batches, and the dataset slices all their rows at once
-    loader = torch.utils.data.DataLoader(dataset, sampler=EpochBatches(data), batch_size=None)
+    loader = torch.utils.data.DataLoader(dataset, sampler=EpochBatches(data), batch_size=None)  # concept: batching
+    logging, validation = {"logger": logger(spec)}, None
+    if logging["logger"]:  # the logging variants
+        logging["log_every_n_steps"] = 1  # Lightning's default writes every 50th step
+        test = torch.utils.data.TensorDataset(torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
+        # validation runs inside fit, so these variants' epoch times include it (their step times do not)
+        validation = torch.utils.data.DataLoader(test, batch_size=spec.batch_size)
     trainer = L.Trainer(max_epochs=spec.epochs, accelerator="gpu" if spec.device == "gpu" else "cpu",
-                        devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[rec.lightning_callback()])
-    trainer.fit(model, train_dataloaders=loader)
+                        devices=1, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[rec.lightning_callback()], **logging)  # concept: device
+    trainer.fit(model, train_dataloaders=loader, val_dataloaders=validation)  # concept: zero-grad, gradient, step
     return model
 
 
 # %% evaluate
-predict = pytorch.predict  # a LightningModule is an nn.Module: eval(), no_grad, call it
+predict = pytorch.predict  # a LightningModule is an nn.Module: eval(), no_grad, call it  # concept: mode
 
 
 # %% save
 def save(model, path):
-    model.trainer.save_checkpoint(path + ".ckpt")  # weights, optimizer state, hyper-parameters
+    model.trainer.save_checkpoint(path + ".ckpt")  # weights, optimizer state, hyper-parameters  # concept: save-load
 
 
 def load(spec, path):
@@ -88,5 +128,5 @@ def load(spec, path):
 def export_onnx(model, path, example):
     batch = torch.export.Dim("batch")
     model.eval().to_onnx(path, (torch.from_numpy(example),), dynamo=True, input_names=["x"], output_names=["y"],
-                  dynamic_shapes={"x": {0: batch}})
+                  dynamic_shapes={"x": {0: batch}})  # concept: mode, export
     return {"exporter": "LightningModule.to_onnx (torch.onnx.export, dynamo)"}

@@ -1,4 +1,6 @@
 """MNIST MLP in PyTorch: an nn.Module, Adam, and the five-line training loop every PyTorch user knows."""
+import os
+
 import numpy as np
 import torch
 from torch import nn
@@ -9,6 +11,7 @@ VARIANTS = {
     "eager": "in-memory tensors sliced per batch, eager mode",
     "dataloader": "TensorDataset + DataLoader with the harness's batch order (a batch sampler)",
     "compile": "torch.compile(model): first step includes the Inductor compile",
+    "tensorboard": "the eager loop, logging to TensorBoard: torch.utils.tensorboard.SummaryWriter.add_scalar",
 }
 
 
@@ -18,19 +21,19 @@ class MLP(nn.Module):
         super().__init__()
         layers = []
         for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]  # concept: params
         self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the last layer: it returns logits
 
     def forward(self, x):
-        return self.layers(x)
+        return self.layers(x)  # concept: forward
 
 
 def build_model(spec):
-    torch.manual_seed(spec.seed)  # nn.Linear draws its initial weights from torch's global generator
+    torch.manual_seed(spec.seed)  # nn.Linear draws its initial weights from torch's global generator  # concept: seed
     model = MLP((spec.input_size, *spec.hidden, spec.num_classes))
     if spec.init == "shared":  # the spec's weights; nn.Linear stores its kernel as [out, in]
         copy_weights(model, [(p["kernel"].T, p["bias"]) for p in shared_params(spec)])
-    return model.to(device_of(spec))
+    return model.to(device_of(spec))  # concept: device
 
 
 def copy_weights(model, weights):
@@ -43,7 +46,7 @@ def copy_weights(model, weights):
 
 
 def device_of(spec):
-    return torch.device("cuda" if spec.device == "gpu" else "cpu")
+    return torch.device("cuda" if spec.device == "gpu" else "cpu")  # concept: device
 
 
 def count_params(model):
@@ -51,15 +54,15 @@ def count_params(model):
 
 
 # %% loss
-loss_fn = nn.CrossEntropyLoss()  # softmax + negative log-likelihood on logits, mean over the batch
+loss_fn = nn.CrossEntropyLoss()  # softmax + negative log-likelihood on logits, mean over the batch  # concept: loss
 
 
 # %% step
 def train_step(model, optimizer, x, y):
-    optimizer.zero_grad()  # gradients accumulate in PyTorch: clear them first
+    optimizer.zero_grad()  # gradients accumulate in PyTorch: clear them first  # concept: zero-grad
     loss = loss_fn(model(x), y)
-    loss.backward()
-    optimizer.step()
+    loss.backward()  # concept: gradient
+    optimizer.step()  # concept: step
     return loss
 
 
@@ -67,43 +70,60 @@ def train_step(model, optimizer, x, y):
 def train(model, spec, data, rec):
     device = device_of(spec)
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # torch's default: eps outside the sqrt
-    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=eps)
-    step_model = torch.compile(model) if spec.variant == "compile" else model
-    x_all = torch.from_numpy(data.x_train).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(spec.beta1, spec.beta2),
+                                 eps=eps)  # concept: optimizer
+    step_model = torch.compile(model) if spec.variant == "compile" else model  # concept: jit
+    x_all = torch.from_numpy(data.x_train).to(device)  # concept: device
     y_all = torch.from_numpy(data.y_train).to(device)
-    model.train()
+    writer = None
+    if spec.variant == "tensorboard":  # event files in the cell's own folder (SummaryWriter's default: runs/)
+        from torch.utils.tensorboard import SummaryWriter  # needs the tensorboard package
+
+        writer = SummaryWriter(os.path.join(os.environ.get("DLROSETTA_CELL_DIR", "."), "tensorboard"))
+    model.train()  # concept: mode
     for epoch in range(spec.epochs):
         if spec.variant == "dataloader":
             # the harness's batch order as a batch sampler: DataLoader then yields the same batches
-            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all, y_all),
+            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all, y_all),  # concept: batching
                                                  batch_sampler=data.epoch_batches(epoch).tolist())
             batches = iter(loader)
         else:
             batches = ((x_all[idx], y_all[idx]) for idx in torch.from_numpy(data.epoch_batches(epoch)))
-        for x, y in batches:
-            loss = train_step(step_model, optimizer, x, y)
-            rec.step(loss.item())  # .item() waits for the step to finish
+        for i, (x, y) in enumerate(batches):
+            loss = train_step(step_model, optimizer, x, y).item()  # .item() waits for the step to finish
+            rec.step(loss)
+            if writer is not None:  # inside the timed steps: add_scalar queues it, a background thread writes
+                writer.add_scalar("loss/train", loss, epoch * data.steps_per_epoch + i)
+        if writer is not None:  # outside the step times (inside the epoch's); before rec.epoch, which may stop
+            writer.add_scalar("accuracy/test", accuracy(model, data.x_test, data.y_test), epoch)
+            writer.flush()
         rec.epoch(model)
+    if writer is not None:
+        writer.close()
     return model
 
 
 # %% evaluate
 @torch.no_grad()
 def predict(model, x):
-    model.eval()
+    model.eval()  # concept: mode
     logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32)).to(next(model.parameters()).device))
     model.train()
     return logits.cpu().numpy()
 
 
+def accuracy(model, x, y):
+    return float((predict(model, x).argmax(axis=1) == y).mean())
+
+
 # %% save
 def save(model, path):
-    torch.save(model.state_dict(), path + ".pt")
+    torch.save(model.state_dict(), path + ".pt")  # concept: save-load
 
 
 def load(spec, path):
     model = build_model(spec)
-    model.load_state_dict(torch.load(path + ".pt", weights_only=True))
+    model.load_state_dict(torch.load(path + ".pt", weights_only=True))  # concept: save-load
     return model
 
 
@@ -112,6 +132,6 @@ def export_onnx(model, path, example):
     model.eval()
     batch = torch.export.Dim("batch")
     example = torch.from_numpy(example).to(next(model.parameters()).device)
-    torch.onnx.export(model, (example,), path, dynamo=True,
+    torch.onnx.export(model, (example,), path, dynamo=True,  # concept: export
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}})
     return {"exporter": "torch.onnx.export (dynamo)"}

@@ -15,7 +15,7 @@ from harness.init import shared_params  # noqa: E402
 
 # TF1 semantics: ops build a graph instead of running at once. This switch is global to the process
 # (it cannot be undone); every dlrosetta cell is its own process, so nothing else is affected.
-tf.compat.v1.disable_eager_execution()
+tf.compat.v1.disable_eager_execution()  # concept: jit
 
 VARIANTS = {
     "raw": "raw tf.compat.v1 variables and tf.nn ops, AdamOptimizer, numpy batches through feed_dict",
@@ -38,7 +38,7 @@ def weights(name, shape, params):
     """A kernel of `shape` and a bias of its last dimension, as raw variables under `name/`."""
     init = initializers(params)
     with tf.compat.v1.variable_scope(name):
-        kernel = tf.compat.v1.get_variable("kernel", shape, initializer=init["kernel_initializer"])
+        kernel = tf.compat.v1.get_variable("kernel", shape, initializer=init["kernel_initializer"])  # concept: params
         bias = tf.compat.v1.get_variable("bias", shape[-1:], initializer=init["bias_initializer"])
     return kernel, bias
 
@@ -47,7 +47,7 @@ def dense(x, units, name, params, spec, activation=None):
     if spec.variant == "legacy_layers":
         return tf.compat.v1.layers.dense(x, units, activation, name=name, **initializers(params))
     kernel, bias = weights(name, [x.shape[-1], units], params)
-    y = tf.matmul(x, kernel) + bias
+    y = tf.matmul(x, kernel) + bias  # concept: forward
     return y if activation is None else activation(y)
 
 
@@ -62,13 +62,14 @@ def build_graph(spec, forward, input_shape):
     """Inputs, model, loss and update op, all in one graph; then a Session that initialises it."""
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.set_random_seed(spec.seed)  # the graph-level seed of every initializer
+        tf.compat.v1.set_random_seed(spec.seed)  # the graph-level seed of every initializer  # concept: seed
         x = tf.compat.v1.placeholder(tf.float32, [None, *input_shape], name="x")  # None: any batch size
         labels = tf.compat.v1.placeholder(tf.int64, [None], name="labels")
         logits = tf.identity(forward(x, spec), name="logits")
         loss = tf.identity(loss_fn(logits, labels, spec.num_classes), name="loss")
         update_op(loss, spec)
         init, saver = tf.compat.v1.global_variables_initializer(), tf.compat.v1.train.Saver()
+    # concept-absent: device: TensorFlow places each op on the GPU when one is visible, no call needed
     sess = tf.compat.v1.Session(graph=graph)
     sess.run(init)  # variables hold no value until their initializer runs
     return model_of(sess, saver)
@@ -94,15 +95,17 @@ def count_params(model):
 def loss_fn(logits, labels, num_classes):
     # TF1 tutorials fed one-hot labels; sparse_softmax_cross_entropy_with_logits takes class ids as well
     one_hot = tf.one_hot(labels, num_classes)
-    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=one_hot, logits=logits))
+    return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=one_hot, logits=logits))  # concept: loss
 
 
 # %% step
 def update_op(loss, spec):
     # epsilon 1e-8 is the paper's "epsilon hat": m / (sqrt(v) + eps) with the bias correction in the step size
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps
-    optimizer = tf.compat.v1.train.AdamOptimizer(spec.lr, beta1=spec.beta1, beta2=spec.beta2, epsilon=eps)
-    return optimizer.minimize(loss, name="train")  # an op: gradients + Adam update of every variable
+    optimizer = tf.compat.v1.train.AdamOptimizer(spec.lr, beta1=spec.beta1, beta2=spec.beta2,
+                                                 epsilon=eps)  # concept: optimizer
+    # concept-absent: zero-grad: each run of the update op computes the gradients anew: nothing accumulates
+    return optimizer.minimize(loss, name="train")  # one op: gradients + Adam update  # concept: gradient, step
 
 
 def train_step(model, x, y):
@@ -112,9 +115,10 @@ def train_step(model, x, y):
 
 
 # %% train
+# concept-absent: mode: a graph has no mode switch: a layer that differs would read a placeholder
 def train(model, spec, data, rec):
     for epoch in range(spec.epochs):
-        for x, y in data.batches(epoch):
+        for x, y in data.batches(epoch):  # concept: batching
             rec.step(train_step(model, x, y))
         rec.epoch(model)
     return model
@@ -127,15 +131,15 @@ def predict(model, x):
 
 # %% save
 def save(model, path):
-    model.saver.save(model.sess, path + ".ckpt")  # variables to .ckpt.data/.index, the graph to .ckpt.meta
+    model.saver.save(model.sess, path + ".ckpt")  # variables: .data/.index, graph: .meta  # concept: save-load
 
 
 def load(spec, path):
     graph = tf.Graph()  # a fresh graph: import the saved one, then restore the variables' values
     with graph.as_default():
-        saver = tf.compat.v1.train.import_meta_graph(path + ".ckpt.meta")
+        saver = tf.compat.v1.train.import_meta_graph(path + ".ckpt.meta")  # concept: save-load
     sess = tf.compat.v1.Session(graph=graph)
-    saver.restore(sess, path + ".ckpt")
+    saver.restore(sess, path + ".ckpt")  # concept: save-load
     return model_of(sess, saver)
 
 
@@ -144,7 +148,7 @@ def export_onnx(model, path, example):
     import tf2onnx
 
     # tf2onnx reads a graph without variables: freeze their current values into constants first
-    frozen = tf.compat.v1.graph_util.convert_variables_to_constants(
+    frozen = tf.compat.v1.graph_util.convert_variables_to_constants(  # concept: export
         model.sess, model.sess.graph.as_graph_def(), ["logits"])
     tf2onnx.convert.from_graph_def(frozen, input_names=["x:0"], output_names=["logits:0"], output_path=path)
     return {"exporter": "tf2onnx.convert.from_graph_def (frozen Session graph)"}

@@ -1,5 +1,7 @@
 """MNIST MLP in TF2: a tf.Module of tf.Variables, a GradientTape for the gradients, Keras's Adam for
 the update, and a @tf.function train step, traced into a graph on its first call."""
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -8,6 +10,7 @@ from harness.init import shared_params
 VARIANTS = {
     "function": "in-memory tensors, batches gathered by index, @tf.function train step",
     "tf_data": "the same step fed by a tf.data.Dataset over the harness's batch indices",
+    "tensorboard": "the in-memory loop, logging with tf.summary.create_file_writer + tf.summary.scalar",
 }
 
 
@@ -25,7 +28,7 @@ def variables(shape, params=None):
 class Dense(tf.Module):
     def __init__(self, fan_in, fan_out, params=None):
         super().__init__()
-        self.kernel, self.bias = variables([fan_in, fan_out], params)
+        self.kernel, self.bias = variables([fan_in, fan_out], params)  # concept: params
 
     def __call__(self, x):
         return x @ self.kernel + self.bias
@@ -37,14 +40,15 @@ class MLP(tf.Module):
         shared = shared or [None] * (len(sizes) - 1)
         self.layers = [Dense(i, o, p) for i, o, p in zip(sizes[:-1], sizes[1:], shared)]
 
+    # concept-absent: mode: a tf.Module has no mode switch: a layer that differs would take a training argument
     def __call__(self, x):
         for layer in self.layers[:-1]:
-            x = tf.nn.relu(layer(x))
+            x = tf.nn.relu(layer(x))  # concept: forward
         return self.layers[-1](x)  # logits: no activation
 
 
 def build_model(spec):
-    tf.random.set_seed(spec.seed)
+    tf.random.set_seed(spec.seed)  # concept: seed
     shared = shared_params(spec) if spec.init == "shared" else None
     return MLP((spec.input_size, *spec.hidden, spec.num_classes), shared)
 
@@ -55,34 +59,49 @@ def count_params(model):
 
 # %% loss
 def loss_fn(logits, labels):
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))  # concept: loss
 
 
 # %% step
-@tf.function  # traced once: every batch has the same shape (the harness drops the last partial one)
+@tf.function  # traced once: every batch has the same shape (the harness drops the last partial one)  # concept: jit
+# concept-absent: zero-grad: a GradientTape is used once and returns new gradients: nothing accumulates
 def train_step(model, optimizer, x, y):
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as tape:  # concept: gradient
         loss = loss_fn(model(x), y)
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    grads = tape.gradient(loss, model.trainable_variables)  # concept: gradient
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))  # concept: step
     return loss
 
 
 # %% train
+# concept-absent: device: TensorFlow places each op on the GPU when one is visible, no call needed
 def train(model, spec, data, rec):
     # TF2's optimizers are Keras's: Adam's default epsilon is 1e-7 (TF1, PyTorch: 1e-8), as "epsilon hat"
     eps = 1e-7 if spec.adam_eps is None else spec.adam_eps
-    optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, epsilon=eps)
+    optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2,
+                                         epsilon=eps)  # concept: optimizer
     x_all, y_all = tf.constant(data.x_train), tf.constant(data.y_train)  # in memory, once
+    writer = None
+    if spec.variant == "tensorboard":  # event files in the cell's own folder (tf.summary.scalar needs tensorboard)
+        writer = tf.summary.create_file_writer(os.path.join(os.environ.get("DLROSETTA_CELL_DIR", "."), "tensorboard"))
     for epoch in range(spec.epochs):
         order = data.epoch_batches(epoch)
         if spec.variant == "tf_data":  # a pipeline that gathers the next batches while the step runs
-            batches = tf.data.Dataset.from_tensor_slices(order).map(
+            batches = tf.data.Dataset.from_tensor_slices(order).map(  # concept: batching
                 lambda idx: (tf.gather(x_all, idx), tf.gather(y_all, idx))).prefetch(tf.data.AUTOTUNE)
         else:
-            batches = ((tf.gather(x_all, idx), tf.gather(y_all, idx)) for idx in order)
-        for x, y in batches:
-            rec.step(train_step(model, optimizer, x, y))  # the harness reads the loss: the only sync
+            batches = ((tf.gather(x_all, idx), tf.gather(y_all, idx)) for idx in order)  # concept: batching
+        for i, (x, y) in enumerate(batches):
+            loss = train_step(model, optimizer, x, y)
+            rec.step(loss)  # the harness reads the loss: the only sync
+            if writer is not None:  # eager, outside the tf.function step, but inside the timed steps
+                with writer.as_default():  # tf.summary.* write to the default writer
+                    tf.summary.scalar("loss/train", loss, step=epoch * data.steps_per_epoch + i)
+        if writer is not None:  # outside the step times (inside the epoch's); before rec.epoch, which may stop
+            with writer.as_default():
+                tf.summary.scalar("accuracy/test", accuracy(model, data.x_test, data.y_test), step=epoch)
+            writer.flush()
         rec.epoch(model)
     return model
 
@@ -92,13 +111,17 @@ def predict(model, x):
     return model(tf.constant(x)).numpy()  # eager: op by op, no tracing for each new batch size
 
 
+def accuracy(model, x, y):
+    return float((predict(model, x).argmax(axis=1) == y).mean())
+
+
 # %% save
 def save(model, path):
-    tf.train.Checkpoint(model=model).write(path + ".ckpt")  # variables, found by attribute path
+    tf.train.Checkpoint(model=model).write(path + ".ckpt")  # variables, by attribute path  # concept: save-load
 
 
 def restore(model, path):
-    tf.train.Checkpoint(model=model).read(path + ".ckpt").assert_consumed()
+    tf.train.Checkpoint(model=model).read(path + ".ckpt").assert_consumed()  # concept: save-load
     return model
 
 
@@ -111,5 +134,6 @@ def export_onnx(model, path, example):
     import tf2onnx
 
     signature = [tf.TensorSpec([None, *example.shape[1:]], tf.float32, name="x")]  # None: dynamic batch
-    tf2onnx.convert.from_function(tf.function(model.__call__), input_signature=signature, output_path=path)
+    tf2onnx.convert.from_function(tf.function(model.__call__), input_signature=signature,
+                                  output_path=path)  # concept: export
     return {"exporter": "tf2onnx.convert.from_function"}

@@ -26,6 +26,8 @@ def test_repeat_runs_fresh_processes_interleaved_and_resumes_per_repeat(dummy_im
     for r in rows:
         assert r["status"] == "ok" and r["attempt"] == 0
         assert r["stability"]["flag"] in ("stable", "unstable", "disturbed")
+        before, after = r["stability"]["probe_gflops"]  # the machine-speed probe on either side
+        assert before > 0.1 and after > 0.1
         assert (out / r["dir"] / "steps.json").exists() and (out / r["dir"] / "log.txt").exists()
         assert r.get("timing_only", False) == (r["repeat"] > 0)
     assert len({r["dir"] for r in rows}) == 4  # one folder per process
@@ -98,7 +100,7 @@ def test_short_timed_phase_is_judged_on_the_whole_process(dummy_impls):
     assert run(out) == 0
     block = read_rows(out / "results.jsonl")[0]["stability"]
     assert block["basis"] == "whole process" and block["timed_window_s"] < 0.5
-    assert block["process"]["window_s"] > 0
+    assert block["process"]["window_s"] > 0 and len(block["probe_gflops"]) == 2  # kept when re-judged
 
 
 @pytest.mark.parametrize("flags, message", [

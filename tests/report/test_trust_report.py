@@ -111,3 +111,43 @@ def test_comparison_json_beside_the_html(tmp_path):
     assert all(e["verdict"] in stats.VERDICTS for e in entries)
     assert {e["verdict"] for e in entries if e["cell"] != target["cell"]} <= {"same", "no estimate"}
     assert comparison_json(load_run(a), load_run(b)) == entries
+
+
+def test_merged_hosts_are_listed_and_never_ranked_against_each_other(tmp_path):
+    """A merged run whose MNIST rows come from two machines: the machine card lists both, and "× fastest"
+    and the speed note rank each row only against rows of its own machine."""
+    from reports.per_task import mnist_table_rows, speed_note
+
+    fast = {"hostname": "gpu-box", "cpu": "Fast CPU", "cores": 16, "gpu": None}
+    slow = {"hostname": "laptop", "cpu": "Slow CPU", "cores": 2, "gpu": None}
+
+    def edit(rows):
+        mlp = [r for r in rows if r["task"] == "mnist_mlp" and r["status"] == "ok" and not r.get("secondary")
+               and not r.get("params")]
+        assert len(mlp) >= 2
+        copies = []
+        for r in mlp:
+            r["host"] = slow
+            twin = copy.deepcopy(r)
+            twin["host"], twin["cell"] = fast, r["cell"] + "@gpu-box"
+            twin["timing"]["step_s"]["median"] = r["timing"]["step_s"]["median"] / 10
+            copies.append(twin)
+        return rows + copies
+
+    run_dir = make_run(tmp_path, "merged", edit)
+    env = json.loads((run_dir / "environment.json").read_text())
+    env["hosts"] = [dict(slow, shard="shard-1"), dict(fast, shard="shard-2")]
+    (run_dir / "environment.json").write_text(json.dumps(env))
+    run = load_run(run_dir)
+    rows = [r for r in run.rows if r["task"] == "mnist_mlp" and r["status"] == "ok" and not r.get("secondary")
+            and not r.get("params")]
+    table = mnist_table_rows(rows)
+    for host in ("laptop", "gpu-box"):
+        ratios = [t["vs_fastest"] for t, r in zip(table, rows) if r["host"]["hostname"] == host]
+        assert min(ratios) == 1.0  # each machine has its own fastest row, the laptop is not x10 of the box
+    note = speed_note(rows, None)
+    assert "On Slow CPU" in note and "On Fast CPU" in note and "not ranked against each other" in note
+    html = render.render([run_dir], tmp_path / "r.html").read_text()
+    assert "2 machines" in html and "laptop" in html and "gpu-box" in html and "shard-2" in html
+    single = render.render([FIXTURE], tmp_path / "one.html").read_text()
+    assert "machines</b> (merged shards)" not in single

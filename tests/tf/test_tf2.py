@@ -2,7 +2,7 @@
 TensorFlow is missing: such cells are `unavailable`, which the checks reject."""
 import pytest
 
-from conftest import by_cell
+from conftest import by_cell, check_tensorboard_variant
 from tf_checks import check_linreg_real, check_linreg_synthetic, check_mnist, check_x2
 
 
@@ -25,8 +25,14 @@ def test_linreg_real_datasets(run_cells):
 
 @pytest.mark.parametrize("task, param_count", [("mnist_mlp", 235_146), ("mnist_cnn", 34_826)])
 def test_mnist_smoke_every_variant(run_cells, task, param_count):
-    _, rows = run_cells(task, "tf2")  # in-memory tensors, and a tf.data pipeline
+    _, rows = run_cells(task, "tf2", "--variants", "function,tf_data")  # in-memory tensors, and a tf.data pipeline
     check_mnist(rows, 2, param_count)
     # the same model, seed and batches however they are fed: the same training, so tf.data keeps the order
     plain, pipeline = (by_cell(rows)[f"{task}/tf2/{v}/cpu/mnist"]["metrics"] for v in ("function", "tf_data"))
     assert pipeline["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=1e-6)
+
+
+def test_mnist_tensorboard_variant(run_cells, tmp_path):
+    # tf.summary.create_file_writer + tf.summary.scalar beside the tf.function step, read back with EventAccumulator
+    _, rows = run_cells("mnist_mlp", "tf2", "--variants", "function,tensorboard", "--set", "epochs=2", "--no-onnx")
+    check_tensorboard_variant(tmp_path / "run1", rows, "function", "./loss/train", "./accuracy/test")

@@ -3,7 +3,8 @@ import math
 
 import numpy as np
 
-from conftest import assert_all_ok, by_cell, check_stops_at_target
+from conftest import (assert_all_ok, by_cell, check_logging_variant, check_stops_at_target,
+                      check_tensorboard_variant)
 
 
 def assert_saves_and_learns(row, curve="loss_curve"):
@@ -48,7 +49,7 @@ def test_linreg_batches_follow_the_harness_order(run_cells):
 
 
 def test_mnist_mlp_and_cnn_smoke(run_cells):
-    code, rows = run_cells("mnist_mlp,mnist_cnn", "lightning")
+    code, rows = run_cells("mnist_mlp,mnist_cnn", "lightning", "--variants", "trainer")
     assert_all_ok(rows, expected_count=2)
     cells = by_cell(rows)
     for task, count in (("mnist_mlp", 235_146), ("mnist_cnn", 34_826)):
@@ -60,3 +61,23 @@ def test_mnist_mlp_and_cnn_smoke(run_cells):
 
 def test_mnist_stops_at_target(run_cells):
     check_stops_at_target(run_cells, "lightning", "trainer")  # Trainer.fit: the callback sets trainer.should_stop
+
+
+def mlflow_scalars(cell_dir):
+    """{metric: [(step, value)]} of the one MLflow run in the cell's SQLite store, read with MLflow's client."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{cell_dir / 'mlflow.db'}")
+    [run] = client.search_runs([client.get_experiment_by_name("mnist_mlp").experiment_id])
+    return {key: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+            for key in run.data.metrics}
+
+
+def test_mnist_logging_variants(run_cells, tmp_path):
+    # self.log in training_step and validation_step, written by a TensorBoardLogger (<cell>/tensorboard/version_0)
+    # and by an MLFlowLogger (<cell>/mlflow.db); read back with EventAccumulator and MlflowClient
+    _, rows = run_cells("mnist_mlp", "lightning", "--variants", "trainer,tensorboard,mlflow", "--set", "epochs=2",
+                        "--no-onnx")
+    assert_all_ok(rows, expected_count=3)
+    check_tensorboard_variant(tmp_path / "run1", rows, "trainer", "version_0/loss/train", "version_0/accuracy/test")
+    check_logging_variant(tmp_path / "run1", rows, "trainer", "mlflow", mlflow_scalars, "loss/train", "accuracy/test")

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import assert_all_ok, check_stops_at_target
+from conftest import assert_all_ok, check_stops_at_target, check_tensorboard_variant
 
 LINREG_VARIANTS = ("new_leaf", "data", "clone_detach", "optim")
 
@@ -104,3 +104,9 @@ def test_shared_init_is_the_spec_network(task):
 
 def test_mnist_stops_at_target(run_cells):
     check_stops_at_target(run_cells, "pytorch", "eager")  # a hand-written loop: the recorder raises TargetReached
+
+
+def test_mnist_tensorboard_variant(run_cells, tmp_path):
+    # torch.utils.tensorboard.SummaryWriter: add_scalar per step and per epoch, read back with EventAccumulator
+    _, rows = run_cells("mnist_mlp", "pytorch", "--variants", "eager,tensorboard", "--set", "epochs=2", "--no-onnx")
+    check_tensorboard_variant(tmp_path / "run1", rows, "eager", "./loss/train", "./accuracy/test")
