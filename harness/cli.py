@@ -17,9 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import environment
-from harness.registry import FAMILIES, FRAMEWORKS, applicability, enumerate_cells, missing_packages, variants
-from harness.tasks import PROFILES, TASKS, SpecError, coerce_override, task_accepts
+from harness.measuring import environment
+from harness.matrix.registry import FAMILIES, FRAMEWORKS, applicability, enumerate_cells, missing_packages, variants
+from harness.matrix.tasks import PROFILES, TASKS, SpecError, coerce_override, task_accepts
 
 
 class UsageError(Exception):
@@ -65,7 +65,7 @@ def _range_text(kind, low, high, low_inclusive) -> str:
 
 
 def _cores() -> int:
-    from harness.runner import allowed_cpus
+    from harness.running.runner import allowed_cpus
 
     return len(allowed_cpus())
 
@@ -215,7 +215,7 @@ def select(args) -> dict:
                 raise UsageError(f"unknown variant {v!r}; choose from {', '.join(sorted(known))}")
     device = args.device
     if device == "auto":
-        from harness.registry import gpu_present
+        from harness.matrix.registry import gpu_present
 
         device = "gpu" if gpu_present() else "cpu"
     return {"tasks": tasks, "frameworks": frameworks, "datasets": args.datasets, "modes": args.modes,
@@ -260,7 +260,7 @@ def apply_params(cells):
 
 
 def cmd_list(args) -> int:
-    from harness import shard
+    from harness.matrix import shard
 
     sel = select(args)
     cells = enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"], sel["modes"],
@@ -298,7 +298,7 @@ def plan_jobs(cells, repeat: int, seed: int, done: set) -> tuple[list, list[list
     fresh processes. With N > 1 every round is shuffled (seeded, recorded), so that drift and background
     load spread over all columns instead of hitting one. Cells that are not run (n/a, not installed) get
     one row only."""
-    from harness.runner import Job, skip_reason
+    from harness.running.runner import Job, skip_reason
 
     rounds, jobs = [], []
     for r in range(repeat):
@@ -312,8 +312,9 @@ def plan_jobs(cells, repeat: int, seed: int, done: set) -> tuple[list, list[list
 
 
 def cmd_run(args) -> int:
-    from harness import executors, runner
-    from harness.progress import Progress
+    from harness import executors
+    from harness.running import runner
+    from harness.running.progress import Progress
 
     sel = select(args)
     sweeps = parse_overrides(sel["tasks"], args.sweep, multi=True)
@@ -322,7 +323,7 @@ def cmd_run(args) -> int:
     for key, values in sweeps:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
-    from harness import shard
+    from harness.matrix import shard
 
     cells = apply_params(enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"],
                                          sel["modes"], sel["variants"], params, profile=args.profile))
@@ -404,7 +405,7 @@ def _raise_terminated(signum, frame):
 def disturbed_jobs(rows, cells, attempt: int) -> list:
     """Processes to run again: each selected (cell, repeat) whose rows hold no stable timing, only
     disturbed or unstable ones (`--rerun-disturbed`)."""
-    from harness.runner import Job
+    from harness.running.runner import Job
 
     wanted = {c.key: c for c in cells}
     flags: dict[tuple, list[str]] = {}
@@ -465,8 +466,8 @@ def open_tracking(args, out: Path):
 
 def check_data(cells, data_dir) -> None:
     """Every dataset the cells will read is present and intact, or the run does not start (exit 2)."""
-    from harness import data
-    from harness.runner import skip_reason
+    from harness.matrix import data
+    from harness.running.runner import skip_reason
 
     for dataset in dict.fromkeys(c.dataset for c in cells if c.dataset and skip_reason(c) is None):
         try:
@@ -483,7 +484,7 @@ def _existing_run_id(out: Path) -> str | None:
 
 
 def cmd_parity(args) -> int:
-    from harness import parity
+    from harness.checks import parity
 
     args.threads = args.threads or _cores()
 
@@ -491,7 +492,7 @@ def cmd_parity(args) -> int:
 
 
 def cmd_merge(args) -> int:
-    from harness import merge
+    from harness.running import merge
 
     done = merge.merge(args.run_dirs, args.output, args.allow_mismatch)
     hosts = f" from {done['hosts']} host(s)" if done["hosts"] > 1 else ""
@@ -564,7 +565,7 @@ def _onnx_cross_check(run_dir) -> None:
     if importlib.util.find_spec("onnxruntime") is None:
         print("onnx cross-check skipped: onnxruntime is not installed here", file=sys.stderr)
         return
-    from harness import onnx_cross
+    from harness.checks import onnx_cross
 
     try:
         path = onnx_cross.write(run_dir)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from harness.registry import FRAMEWORKS
+from harness.matrix.registry import FRAMEWORKS
 from reports import charts, stats
 from reports.data import (Run, config_key, first_of, framework_title, get, number, params_text, series_label,
                           task_title)

@@ -237,7 +237,7 @@ def uncovered(task: str, files: dict[str, FileMarks], load) -> list[str]:
 def task_marks(task: str) -> dict[str, FileMarks]:
     """{implementation module: its markers} for every registered implementation file of `task`, in the
     registry's order (one file for all Keras backends), read from the files, never imported."""
-    from harness.registry import FRAMEWORKS, impl_path
+    from harness.matrix.registry import FRAMEWORKS, impl_path
 
     out: dict[str, FileMarks] = {}
     for fw, info in FRAMEWORKS.items():
@@ -249,7 +249,7 @@ def task_marks(task: str) -> dict[str, FileMarks]:
 
 def load_marks(rel: str) -> FileMarks | None:
     """The markers of implementations/<rel> (a `concepts-from` target), or None when there is no such file."""
-    from harness.registry import FRAMEWORKS, impl_path
+    from harness.matrix.registry import FRAMEWORKS, impl_path
 
     task, _, name = rel.partition("/")
     fw = next((f for f, info in FRAMEWORKS.items() if info.module == name.removesuffix(".py")), None)

@@ -1,5 +1,5 @@
 """A run dir as the report sees it: rows (deduplicated, ordered), environment, optional parity rows and
-the optional cross-framework ONNX check (onnx_cross.json, written by `python -m harness.onnx_cross`).
+the optional cross-framework ONNX check (onnx_cross.json, written by `python -m harness.checks.onnx_cross`).
 
 Framework-free: this reads JSON files with pandas and the registry's metadata (names, titles,
 variant order), and never imports an implementation.
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.registry import FRAMEWORKS, variants
-from harness.runner import read_rows
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, variants
+from harness.running.runner import read_rows
+from harness.matrix.tasks import TASKS
 
 STATUSES = ("ok", "diverged", "failed", "timeout", "not_applicable", "unavailable")
 

@@ -29,8 +29,8 @@ import jupytext
 import nbformat
 from pygments.formatters import HtmlFormatter
 
-from harness.registry import FRAMEWORKS, impl_path
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, impl_path
+from harness.matrix.tasks import TASKS
 from reports import crosswalk, idioms
 from reports.sources import ROOT, SourceLinks, site_url
 
@@ -39,15 +39,16 @@ STATIC = ("report.css", "guide.css", "guide.js")
 DARK_STYLE = "github-dark"
 ANCHOR = re.compile(r"^(?:(?P<phase>[a-z][\w-]*)/)?(?P<x>[a-z][\w-]*)\.\.(?P<y>[a-z][\w-]*)$")
 
-# The notebook's last cell: the cells above run on the smoke profile, called the way harness/cell.py calls
+# The notebook's last cell: the cells above run on the smoke profile, called the way harness/running/cell.py calls
 # an implementation (its `train` with a spec, the data and a Recorder).
 DRIVER_HEAD = '''# Run the cells above on the benchmark's smoke settings (what `dlrosetta run --profile smoke` trains),
-# called the way harness/cell.py calls an implementation.
+# called the way harness/running/cell.py calls an implementation.
 import sys
 
-from harness import cell, data as harness_data
-from harness.measure import Recorder
-from harness.tasks import make_spec
+from harness.matrix import data as harness_data
+from harness.running import cell
+from harness.measuring.measure import Recorder
+from harness.matrix.tasks import make_spec
 
 spec = make_spec({task!r}, "smoke", variant=next(iter(VARIANTS)))
 '''

@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from harness.runner import SCHEMA
+from harness.running.runner import SCHEMA
 from reports import charts, stats
 from reports.compare import compare_cell, process_steps
 from reports.data import Run, cell_key, get, load_run, number, series_label, sort_key, task_title

@@ -18,8 +18,8 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from harness.registry import FRAMEWORKS, impl_path
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, impl_path
+from harness.matrix.tasks import TASKS
 from reports import crosswalk
 from reports.sources import SourceLinks
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from harness.tasks import TASKS
+from harness.matrix.tasks import TASKS
 from reports import charts
 from reports.data import Run, get, host_label, machines, number, params_text, series_label, task_title
 from reports.format import Col, Table, fmt_num, fmt_value, ms, table

@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 from plotly.offline import get_plotlyjs
 
-from harness.tasks import TASKS
+from harness.matrix.tasks import TASKS
 from reports import charts, idioms, sources
 from reports.compare import comparison_section
 from reports.data import STATUSES, load_run

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
+from harness.matrix.tasks import TASKS
 from reports import charts, idioms
 from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, host_label, number,
                           params_text, task_title)
@@ -253,7 +253,7 @@ def onnx_section(run: Run) -> dict | None:
             q_acc = number(first_of(q, "test_accuracy", "ort_test_accuracy", "accuracy"))
             fp_acc = number(first_of(q, "fp32_test_accuracy")) or number(get(r, "onnx.ort_test_accuracy"))
             q_ms = number(first_of(q, "ort_infer_ms.batch_256.median", "infer_ms.batch_256.median"))
-            drop = number(q.get("accuracy_drop"))  # percentage points lost (harness.onnx_parity)
+            drop = number(q.get("accuracy_drop"))  # percentage points lost (harness.checks.onnx_parity)
             change = -drop / 100 if drop is not None else (q_acc - fp_acc if None not in (q_acc, fp_acc) else None)
             speed = number(first_of(q, "speedup_batch_256", "speedup"))
             if speed is None and ort and q_ms:
@@ -274,13 +274,13 @@ def onnx_section(run: Run) -> dict | None:
             "cross": cross_section(run), "notes": run.notes}
 
 
-# the cross-framework check (onnx_cross.json): tolerances as harness.onnx_cross applies them
+# the cross-framework check (onnx_cross.json): tolerances as harness.checks.onnx_cross applies them
 CROSS_SPREAD_POINTS = 0.5
 CROSS_MSE_SPREAD_PCT = 0.5
 
 
 def cross_section(run: Run) -> dict | None:
-    """`python -m harness.onnx_cross` (onnx_cross.json): per group of cells that saw the same data, every
+    """`python -m harness.checks.onnx_cross` (onnx_cross.json): per group of cells that saw the same data, every
     column's exported file run in one onnxruntime on the same test inputs. One small table per group."""
     data = run.onnx_cross
     if not data:
@@ -436,10 +436,10 @@ def parity_section(run: Run) -> dict | None:
 
 
 def defaults_section() -> dict:
-    """Each column's optimiser and initialiser defaults, as `harness.parity` writes them down (its float64
+    """Each column's optimiser and initialiser defaults, as `harness.checks.parity` writes them down (its float64
     reference implements each update rule); a framework it does not list is read from its file."""
     try:
-        from harness.parity import ADAM, NATIVE_INIT, RULES
+        from harness.checks.parity import ADAM, NATIVE_INIT, RULES
     except ImportError:
         ADAM, NATIVE_INIT, RULES = {}, {}, {}
     rows = []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from harness import cli
-from harness.runner import read_rows
+from harness.running.runner import read_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def check_threads_and_divergence(run_cells, framework, variant):
     """One cell of a family with `--threads 1`: pinned to one core, its CPU time per wall second stays
     near 1 (measured, not assumed from a variable); and `lr=1e6` is recorded as diverged, at the step
     where the loss exploded, with training stopped there."""
-    from harness.runner import allowed_cpus
+    from harness.running.runner import allowed_cpus
 
     flags = ("--variants", variant, "--no-onnx")
     _, pinned = run_cells("mnist_mlp", framework, *flags, "--threads", "1")

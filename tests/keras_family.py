@@ -4,7 +4,7 @@ KERAS_BACKEND). Fails, never skips, where the backend is missing: its cells are 
 import pytest
 
 from conftest import assert_all_ok, by_cell, check_stops_at_target, check_tensorboard_variant
-from harness.registry import VARIANT_NOT_APPLICABLE
+from harness.matrix.registry import VARIANT_NOT_APPLICABLE
 
 # The one known exporter gap. On JAX, Keras exports through jax2onnx, which lowers MaxPooling2D's
 # lax.reduce_window to an ONNX MaxPool over all four axes (batch and channels as window-1 "spatial"

@@ -1,7 +1,7 @@
 """Executors decide *where* a cell's process runs; the process and its row are the same whichever runs it.
 
 Each executor is one small module with ``run(jobs, opts, on_row, progress, **options)``: it runs every
-job (`harness.runner.Job`) through `harness.runner.run_cell` and hands each finished row to `on_row`
+job (`harness.running.runner.Job`) through `harness.running.runner.run_cell` and hands each finished row to `on_row`
 (which appends it to results.jsonl at once) as soon as it is known.
 
 - `local`: one process at a time on this machine, in order (the default).

@@ -1,7 +1,7 @@
 """The local executor: every process in turn, on this machine, in the planned order."""
 from __future__ import annotations
 
-from harness import runner
+from harness.running import runner
 
 
 def run(jobs, opts, on_row, progress, **_options) -> None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import socket
 
-from harness import runner
-from harness.tasks import TASKS
+from harness.running import runner
+from harness.matrix.tasks import TASKS
 
 SLOT = "dlrosetta_slot"
 MAX_RETRIES = 2

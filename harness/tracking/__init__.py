@@ -15,8 +15,8 @@ import importlib
 import sys
 from pathlib import Path
 
-from harness.onnx_parity import one_line
-from harness.runner import read_rows
+from harness.checks.onnx_parity import one_line
+from harness.running.runner import read_rows
 
 # sink name -> (its module in this package, the package it needs)
 SINKS = {"mlflow": ("mlflow_sink", "mlflow"), "tensorboard": ("tensorboard_sink", "tensorboard")}

@@ -10,7 +10,7 @@ import math
 import time
 from pathlib import Path
 
-from harness.onnx_parity import ONNX_FILE
+from harness.checks.onnx_parity import ONNX_FILE
 
 # per-epoch curves of `metrics`, by the name they are logged under (`epoch/<name>`)
 CURVES = {"train_loss_curve": "train_loss", "loss_curve": "train_loss", "test_loss_curve": "test_loss",

@@ -2,7 +2,7 @@
 import torch
 from torch import nn
 
-from harness.init import dense_rows_nhwc_to_nchw, shared_params
+from harness.matrix.init import dense_rows_nhwc_to_nchw, shared_params
 # trained exactly like the MLP: the loss, step, loop, predict, save and export come from its file
 from implementations.mnist_mlp.pytorch import (  # noqa: F401  # concepts-from: mnist_mlp/pytorch.py
     copy_weights, count_params, device_of, export_onnx, predict, save, train)

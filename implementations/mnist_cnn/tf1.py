@@ -6,7 +6,7 @@ from implementations.mnist_mlp.tf1 import (  # noqa: F401 - the harness calls th
 
 import tensorflow as tf  # noqa: E402
 
-from harness.init import shared_params  # noqa: E402
+from harness.matrix.init import shared_params  # noqa: E402
 
 VARIANTS = {
     "raw": "raw tf.compat.v1 variables, tf.nn.conv2d / max_pool2d, AdamOptimizer, feed_dict",

@@ -2,7 +2,7 @@
 @tf.function step, loop, checkpoint, export: imported from the MLP file)."""
 import tensorflow as tf
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls them  # concepts-from: mnist_mlp/tf2.py
     Dense, count_params, export_onnx, predict, restore, save, train, variables)
 

@@ -11,7 +11,7 @@ import optax
 from flax import nnx, serialization
 from flax.training import train_state
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 
 VARIANTS = {
     "nnx": "flax.nnx Module + nnx.Optimizer + @nnx.jit train_step (Flax's current API)",

@@ -6,7 +6,7 @@ import haiku as hk
 import jax
 import jax.numpy as jnp
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
     Model, count_params, export_onnx, loss_fn, predict, restore, save, train, train_step)
 

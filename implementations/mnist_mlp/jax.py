@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 
 VARIANTS = {"jit": "params pytree + jax.value_and_grad + optax.adam in one @jax.jit train_step"}
 

@@ -4,7 +4,7 @@ import os
 
 import keras
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 
 VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 
 VARIANTS = {
     "eager": "in-memory tensors sliced per batch, eager mode",

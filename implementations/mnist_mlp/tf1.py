@@ -11,7 +11,7 @@ if os.environ.get("DLROSETTA_VARIANT") == "legacy_layers":
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from harness.init import shared_params  # noqa: E402
+from harness.matrix.init import shared_params  # noqa: E402
 
 # TF1 semantics: ops build a graph instead of running at once. This switch is global to the process
 # (it cannot be undone); every dlrosetta cell is its own process, so nothing else is affected.

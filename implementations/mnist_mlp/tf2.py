@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from harness.init import shared_params
+from harness.matrix.init import shared_params
 
 VARIANTS = {
     "function": "in-memory tensors, batches gathered by index, @tf.function train step",

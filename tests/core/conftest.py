@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from harness import registry
+from harness.matrix import registry
 
 DUMMY = textwrap.dedent('''
     import os, signal, time

@@ -47,8 +47,8 @@ def test_list_json_shows_every_cell_and_importability(capsys):
 
 
 def test_importing_harness_and_reports_imports_no_framework():
-    code = ("import sys, harness, harness.cli, harness.runner, harness.cell, harness.data, harness.measure, "
-            "harness.onnx_parity, harness.registry, harness.environment, reports\n"
+    code = ("import sys, harness, harness.cli, harness.running.runner, harness.running.cell, harness.matrix.data, harness.measuring.measure, "
+            "harness.checks.onnx_parity, harness.matrix.registry, harness.measuring.environment, reports\n"
             "bad = [m for m in ('torch', 'tensorflow', 'jax', 'flax', 'keras', 'lightning', 'optax') "
             "if m in sys.modules]\nassert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 
-from harness import data
-from harness.tasks import make_spec
+from harness.matrix import data
+from harness.matrix.tasks import make_spec
 
 
 def test_mnist_loads_normalised_and_shaped():

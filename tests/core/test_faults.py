@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli, runner
-from harness.registry import Cell
-from harness.runner import read_rows
+from harness import cli
+from harness.running import runner
+from harness.matrix.registry import Cell
+from harness.running.runner import read_rows
 
 from .test_trust import _burners, run
 
@@ -44,7 +45,7 @@ def test_real_linear_regression_with_a_huge_learning_rate_diverges(tmp_path):
 
 def test_x2_with_a_learning_rate_past_one_diverges(dummy_impls, tmp_path, monkeypatch):
     monkeypatch.delenv("DLROSETTA_IMPL_PACKAGE")  # the real numpy column
-    from harness import registry
+    from harness.matrix import registry
 
     for fn in (registry.impl_path, registry.variants):
         fn.cache_clear()

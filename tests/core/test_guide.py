@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.registry import FRAMEWORKS, impl_path
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, impl_path
+from harness.matrix.tasks import TASKS
 from reports import crosswalk
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 
 from harness import cli
-from harness.registry import FRAMEWORKS, impl_path
-from harness.tasks import TASKS
+from harness.matrix.registry import FRAMEWORKS, impl_path
+from harness.matrix.tasks import TASKS
 from reports import guide, idioms
 from reports.sources import ROOT
 

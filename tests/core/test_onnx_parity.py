@@ -2,7 +2,7 @@
 
 A fake implementation module stands in for a framework: `predict` is numpy, `export_onnx` writes the
 same computation as an ONNX graph (optionally wrong, with a fixed batch axis, or failing), so every
-status of `harness.onnx_parity.check` and the int8 quantization can be checked in milliseconds.
+status of `harness.checks.onnx_parity.check` and the int8 quantization can be checked in milliseconds.
 """
 import json
 import types
@@ -12,9 +12,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from harness import onnx_cross, onnx_parity
-from harness.onnx_parity import compare, parity_status
-from harness.tasks import make_spec, spec_to_dict
+from harness.checks import onnx_cross, onnx_parity
+from harness.checks.onnx_parity import compare, parity_status
+from harness.matrix.tasks import make_spec, spec_to_dict
 
 D, K = 64, 10  # features, classes of the fake classifier
 
@@ -335,7 +335,7 @@ def test_check_regression_reports_mse_and_its_int8_increase(tmp_path):
 # --------------------------------------------------------------------------------------------------
 def make_run(tmp_path, columns):
     """A run dir with linear-regression rows whose ONNX files are written from (w, b) per column."""
-    from harness import data as data_mod
+    from harness.matrix import data as data_mod
 
     spec = make_spec("linear_regression", "smoke")
     d = data_mod.load(spec)
@@ -358,7 +358,7 @@ def make_run(tmp_path, columns):
 
 
 def least_squares():
-    from harness import data as data_mod
+    from harness.matrix import data as data_mod
 
     d = data_mod.load(make_spec("linear_regression", "smoke"))
     a = np.linalg.lstsq(np.c_[d.x_train, np.ones(len(d.x_train))], d.y_train, rcond=None)[0]

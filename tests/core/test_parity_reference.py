@@ -11,11 +11,13 @@ import textwrap
 import numpy as np
 import pytest
 
-from harness import cli, parity, registry
-from harness.data import Data
-from harness.init import dense_rows_nhwc_to_nchw, shared_params
-from harness.measure import Recorder
-from harness.tasks import make_spec
+from harness import cli
+from harness.checks import parity
+from harness.matrix import registry
+from harness.matrix.data import Data
+from harness.matrix.init import dense_rows_nhwc_to_nchw, shared_params
+from harness.measuring.measure import Recorder
+from harness.matrix.tasks import make_spec
 
 RNG = np.random.default_rng(0)
 
@@ -131,7 +133,7 @@ def small_data(spec, n=64, batch=16):
 
 def test_full_batch_gradient_descent_reference_is_exact_gd():
     spec = make_spec("linear_regression", "smoke", init="shared")
-    from harness.data import load
+    from harness.matrix.data import load
 
     data = load(spec)
     losses = parity.reference_curve(spec, data, 50, "gd")

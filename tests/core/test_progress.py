@@ -5,7 +5,7 @@ from types import SimpleNamespace
 from rich.console import Console
 
 from harness import cli
-from harness.progress import Progress
+from harness.running.progress import Progress
 
 ENV = {"cpu": "Test CPU", "threads": 2, "profile": "smoke"}
 

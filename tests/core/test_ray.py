@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.runner import read_rows
+from harness.running.runner import read_rows
 
 from .test_trust import run
 

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from harness import cli, registry
-from harness.runner import read_rows
+from harness import cli
+from harness.matrix import registry
+from harness.running.runner import read_rows
 
 def run(out, *flags):
     return cli.main(["run", "--tasks", "x2_descent", "--frameworks", "numpy", "--profile", "smoke",
@@ -56,7 +57,7 @@ def test_torn_last_line_is_ignored(tmp_path):
 
 
 def test_child_environment_is_clean_and_pinned(dummy_impls, monkeypatch):
-    from harness.runner import RunOptions, cell_env
+    from harness.running.runner import RunOptions, cell_env
 
     monkeypatch.setenv("SOME_SECRET", "x")
     cell = registry.Cell("mnist_mlp", "keras-jax", "sequential")

@@ -3,10 +3,11 @@ import json
 
 import pytest
 
-from harness import cli, shard
-from harness.registry import FRAMEWORKS, enumerate_cells
-from harness.runner import read_rows
-from harness.tasks import TASKS
+from harness import cli
+from harness.matrix import shard
+from harness.matrix.registry import FRAMEWORKS, enumerate_cells
+from harness.running.runner import read_rows
+from harness.matrix.tasks import TASKS
 
 from .test_trust import run
 

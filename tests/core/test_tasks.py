@@ -1,7 +1,7 @@
 """The framework-free task spec: constants, profiles, overrides, errors."""
 import pytest
 
-from harness.tasks import SpecError, coerce_override, make_spec
+from harness.matrix.tasks import SpecError, coerce_override, make_spec
 
 
 def test_param_counts_are_the_products():

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from harness import cli
-from harness.runner import read_rows
+from harness.running.runner import read_rows
 from harness.tracking import record
 
 LINREG = "linear_regression/numpy/manual/cpu/synthetic/minibatch"

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from harness import cli
-from harness.runner import allowed_cpus, read_rows
+from harness.running.runner import allowed_cpus, read_rows
 
 
 def run(out, *flags, variants="ok"):
@@ -40,7 +40,7 @@ def test_repeat_runs_fresh_processes_interleaved_and_resumes_per_repeat(dummy_im
 
 
 def test_shuffled_order_is_seeded():
-    from harness.registry import Cell
+    from harness.matrix.registry import Cell
 
     cells = [Cell("x2_descent", "numpy", f"v{i}") for i in range(8)]
     _, a = cli.plan_jobs(cells, 3, 7, set())

@@ -34,7 +34,7 @@ def dlrosetta(env: str, out: Path, *args: str, check: bool = False, command: str
 
 def primary_variants(task: str, frameworks: list[str]) -> dict[str, str]:
     sys.path.insert(0, str(ROOT))
-    from harness.registry import applicability, variants
+    from harness.matrix.registry import applicability, variants
 
     return {f: next(iter(variants(task, f))) for f in frameworks if applicability(task, f) is None}
 
@@ -42,7 +42,7 @@ def primary_variants(task: str, frameworks: list[str]) -> dict[str, str]:
 def parity(envs: list[str], out: Path) -> None:
     """`dlrosetta parity` (shared weights, 20 steps) for the primary idiom of every column, into the same
     run dir: it adds parity_cells.jsonl and parity.jsonl."""
-    from harness.registry import FAMILIES
+    from harness.matrix.registry import FAMILIES
 
     for env in envs:
         frameworks = [f for fam in FAMILY_ENVS[env] for f in FAMILIES[fam]]
@@ -63,7 +63,7 @@ def copy_sanitized(out: Path, names) -> None:
 
 
 def main() -> int:
-    from harness.registry import FAMILIES
+    from harness.matrix.registry import FAMILIES
 
     os.environ.setdefault("DLROSETTA_DATA", str(ROOT.parent / "shared" / "data"))
     out = Path(tempfile.mkdtemp(prefix="dlrosetta-fixture-")) / "run"

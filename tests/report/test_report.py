@@ -13,7 +13,7 @@ import sys
 import pandas as pd
 
 from harness import cli
-from harness.registry import NOT_APPLICABLE
+from harness.matrix.registry import NOT_APPLICABLE
 from reports import idioms, render
 from plotly.offline import get_plotlyjs
 from report_helpers import FIXTURE, HOSTILE, read_jsonl, write_jsonl
@@ -181,7 +181,7 @@ def test_parity_section_from_parity_jsonl(report_html):
 
 
 # --------------------------------------------------------------------------------------------------
-# the cross-framework ONNX check (onnx_cross.json, written by `python -m harness.onnx_cross`)
+# the cross-framework ONNX check (onnx_cross.json, written by `python -m harness.checks.onnx_cross`)
 # --------------------------------------------------------------------------------------------------
 def _cross_part(html: str) -> str:
     start = html.index('id="onnx-cross"')

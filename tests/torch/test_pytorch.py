@@ -89,8 +89,8 @@ def test_mnist_smoke_every_variant(run_cells, task, param_count, variant):
 def test_shared_init_is_the_spec_network(task):
     """Layout conversion ([in, out] -> [out, in], HWIO -> OIHW, NHWC -> NCHW flatten rows): from the
     spec's weights the torch model computes what the float64 numpy reference computes."""
-    from harness import parity
-    from harness.tasks import make_spec
+    from harness.checks import parity
+    from harness.matrix.tasks import make_spec
     from implementations.mnist_cnn import pytorch as cnn
     from implementations.mnist_mlp import pytorch as mlp
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.measure import summarize
+from harness.measuring.measure import summarize
 
 ATOL, RTOL = 1e-5, 1e-3  # an element "mismatches" outside atol + rtol * |native|
 MAX_ABS_DIFF = 1e-4  # an ok export is within this of the framework's own output

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness import environment, stability
-from harness.registry import FRAMEWORKS, Cell, applicability, gpu_present, missing_packages
-from harness.tasks import REPEAT_STEPS, SECONDARY, TASKS, make_spec, spec_to_dict
+from harness.measuring import environment, stability
+from harness.matrix.registry import FRAMEWORKS, Cell, applicability, gpu_present, missing_packages
+from harness.matrix.tasks import REPEAT_STEPS, SECONDARY, TASKS, make_spec, spec_to_dict
 
 SCHEMA = 1
 # --max-memory default: this share of the machine's memory for one cell (one cell runs at a time, and
@@ -190,7 +190,7 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None, job: Job | None = N
     before = stability.machine_cpu()
     t0 = time.perf_counter()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.cell", str(cell_dir / "job.json")],
+        proc = subprocess.Popen([sys.executable, "-m", "harness.running.cell", str(cell_dir / "job.json")],
                                 stdout=log, stderr=subprocess.STDOUT, env=cell_env(cell, opts, cell_dir),
                                 preexec_fn=_limits(cpus, limit_gb if cell.device == "cpu" else None),
                                 start_new_session=True)  # its own process group: a timeout kills it all

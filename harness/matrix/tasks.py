@@ -106,7 +106,7 @@ class MnistSpec:
     beta1: float = 0.9
     beta2: float = 0.999
     # Adam's epsilon: None keeps each framework's default (torch/optax/TF1 1e-8, Keras 1e-7);
-    # `--init shared` sets it to 1e-8 everywhere (see harness.parity).
+    # `--init shared` sets it to 1e-8 everywhere (see harness.checks.parity).
     adam_eps: float | None = None
     batch_size: int = 128
     epochs: int = 5

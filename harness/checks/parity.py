@@ -1,6 +1,6 @@
 """`dlrosetta parity`: proof that the columns compute the same model.
 
-Every column trains from the same initial weights (`--init shared`: `harness.init.shared_params`, one
+Every column trains from the same initial weights (`--init shared`: `harness.matrix.init.shared_params`, one
 canonical layout that each framework converts in its own idiom), on the same batches (the harness's
 batch order), with the same optimiser settings (Adam's epsilon = 1e-8 everywhere), in float32 with
 deterministic kernels, for exactly N steps (default 100). Each column records its per-step losses and
@@ -47,11 +47,11 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from harness import data as data_mod
-from harness.cell import _json_default
-from harness.init import shared_params
-from harness.progress import MARK
-from harness.tasks import TASKS, make_spec, spec_to_dict
+from harness.matrix import data as data_mod
+from harness.running.cell import _json_default
+from harness.matrix.init import shared_params
+from harness.running.progress import MARK
+from harness.matrix.tasks import TASKS, make_spec, spec_to_dict
 
 SCHEMA = 1
 CELLS_FILE = "parity_cells.jsonl"
@@ -62,7 +62,7 @@ CURVE_RTOL = {"linreg": 1e-5, "mnist": 1e-3}  # every step, vs the median column
 # ... unless float32 round-off alone drifts further: the float32 floor of a task is how far a numpy
 # float32 run of the same training drifts from float64; curves are then held to FLOOR_FACTOR x it
 FLOOR_FACTOR = 3.0
-LOGIT_ROWS = 32  # = harness.cell.PARITY_ROWS
+LOGIT_ROWS = 32  # = harness.running.cell.PARITY_ROWS
 IDX_TRAIN_ROWS = 60_000  # MNIST and Fashion-MNIST training images
 
 # What each column's Adam computes, and its default epsilon (`--init native`); `--init shared` passes
@@ -512,7 +512,7 @@ def cell_params(task: str, dataset: str | None, mode: str | None, profile: str, 
 
 def plan(selection: dict, steps: int, profile: str, data_dir) -> tuple[list, list[str]]:
     """The cells of a parity run, and notes on what the selection leaves out."""
-    from harness.registry import enumerate_cells
+    from harness.matrix.registry import enumerate_cells
 
     cells, notes = [], []
     for task in selection["tasks"]:
@@ -586,9 +586,10 @@ def write_json(path: Path, value) -> None:
 
 
 def main(args, selection: dict) -> int:
-    from harness import environment, runner
-    from harness.tasks import SpecError as UsageError  # a usage error: one line, exit 2
-    from harness.progress import Progress
+    from harness.measuring import environment
+    from harness.running import runner
+    from harness.matrix.tasks import SpecError as UsageError  # a usage error: one line, exit 2
+    from harness.running.progress import Progress
 
     steps = args.steps  # validated by the parser (an integer >= 1)
     out = Path(args.out or Path("runs") / time.strftime("parity-%Y%m%d-%H%M%S"))
@@ -681,7 +682,7 @@ def summary_table(rows: list[dict]) -> str:
                      f"{_fmt(m['curve_rel_dev_vs_reference']):>8} {_fmt(m['curve_rel_dev_vs_primary_reference']):>12}"
                      f"   {verdict}")
     lines += ["", "Relative deviations. 1st step: first-step loss vs the float64 reference. vs median: the loss "
-              "curve vs the median column with the same update rule (harness.parity.RULES). vs f64: vs the float64 "
+              "curve vs the median column with the same update rule (harness.checks.parity.RULES). vs f64: vs the float64 "
               "reference with the column's rule. vs <rule>: vs the float64 reference with the task's primary rule. "
               "logits: max |Δ| of the untrained model's outputs on 32 training images. Why a row is explained: "
               "parity.jsonl, field `explained`."]

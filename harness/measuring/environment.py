@@ -48,7 +48,7 @@ def memory_gb() -> float | None:
 
 
 def git_commit(root: Path | None = None) -> str | None:
-    root = root or Path(__file__).resolve().parent.parent
+    root = root or Path(__file__).resolve().parents[2]
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=5)
@@ -64,7 +64,7 @@ def roofline(threads: int) -> dict | None:
     """sgemm throughput measured in a child with the cells' thread settings."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    code = f"import json; from harness.measure import matmul_roofline; print(json.dumps(matmul_roofline({threads})))"
+    code = f"import json; from harness.measuring.measure import matmul_roofline; print(json.dumps(matmul_roofline({threads})))"
     try:
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
         return json.loads(out.stdout.strip().splitlines()[-1])

@@ -27,7 +27,7 @@ def headline(row: dict) -> str:
 class Progress:
     """`live` (a terminal): a rich live view under the finished lines — done / running / left, the
     running cell's epoch, step and loss, and an ETA from the cells' estimated costs (`cost`, seconds;
-    harness.shard's estimates). Otherwise one plain line per finished cell (CI logs stay readable) and a
+    harness.matrix.shard's estimates). Otherwise one plain line per finished cell (CI logs stay readable) and a
     heartbeat a minute on long cells. `quiet`: no per-cell lines, only the header and the summary."""
 
     def __init__(self, total: int, live: bool, skipped: int = 0, stream=None, quiet: bool = False,

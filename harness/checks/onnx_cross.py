@@ -1,6 +1,6 @@
 """Cross-framework ONNX check over a finished run dir: every column's file, one runtime, same inputs.
 
-Each cell's `harness.onnx_parity.check` compares a file with its own framework. This compares the
+Each cell's `harness.checks.onnx_parity.check` compares a file with its own framework. This compares the
 files of one task with each other: for every group of cells that saw the same data (same task,
 dataset, mode, settings and init), every exported model (cells/<slug>/model.onnx) runs in
 onnxruntime on the same test inputs, and we report per column the ONNX accuracy (or test MSE),
@@ -8,9 +8,9 @@ pairwise argmax agreement, the accuracy spread (max − min, which should be ≤
 the columns start from the same weights (a `--init shared` run; linear regression always starts at
 zero) the largest |Δ| between any two columns' outputs.
 
-Framework-free: onnxruntime + numpy (and harness.data for the test set).
+Framework-free: onnxruntime + numpy (and harness.matrix.data for the test set).
 
-    python -m harness.onnx_cross RUN_DIR [--data-dir DIR]   # writes RUN_DIR/onnx_cross.json
+    python -m harness.checks.onnx_cross RUN_DIR [--data-dir DIR]   # writes RUN_DIR/onnx_cross.json
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.onnx_parity import run_all, session_for
+from harness.checks.onnx_parity import run_all, session_for
 
 SCHEMA = 1
 SPREAD_POINTS = 0.5  # accuracy spread allowed across columns, percentage points
@@ -46,7 +46,7 @@ def _onnx_path(run_dir: Path, row: dict) -> Path:
 
 
 def _latest_rows(run_dir: Path) -> list[dict]:
-    from harness.runner import read_rows
+    from harness.running.runner import read_rows
 
     latest: dict = {}
     for row in read_rows(run_dir / "results.jsonl"):  # a resumed run may repeat a cell: the last wins
@@ -58,8 +58,8 @@ def cross_check(run_dir, data_dir: str | None = None, threads: int | None = None
     """The cross-framework check of a run dir, as a dict (see `write` for the file)."""
     import onnxruntime as ort
 
-    from harness import data as data_mod
-    from harness.tasks import spec_from_dict
+    from harness.matrix import data as data_mod
+    from harness.matrix.tasks import spec_from_dict
 
     run_dir = Path(run_dir)
     groups: dict = {}
@@ -183,7 +183,7 @@ def summary_lines(result: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.onnx_cross", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m harness.checks.onnx_cross", description=__doc__.splitlines()[0])
     p.add_argument("run_dir")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.registry import Cell
-from harness.tasks import TASKS, SpecError
+from harness.matrix.registry import Cell
+from harness.matrix.tasks import TASKS, SpecError
 
 # Rough wall seconds of one process per task kind and profile (full: trained to target; the secondary
 # variants' 100-step runs cost about a quick cell), from the README's measured bench on 2 cores.

@@ -1,8 +1,8 @@
-"""One cell, in its own process: ``python -m harness.cell JOB.json``.
+"""One cell, in its own process: ``python -m harness.running.cell JOB.json``.
 
 Imports the implementation (and with it the framework), loads the data, builds, trains, evaluates,
 times inference, round-trips the saved model and checks the ONNX export, then writes one JSON result
-next to the job. The parent (`harness.runner`) adds what only it can see: exit status, peak RSS from
+next to the job. The parent (`harness.running.runner`) adds what only it can see: exit status, peak RSS from
 ``os.wait4``, timeouts.
 """
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import data as data_mod
-from harness import stability
-from harness.measure import Diverged, Recorder, TargetReached, softmax_cross_entropy, time_calls
-from harness.registry import FRAMEWORKS, module_name
-from harness.tasks import TASKS, spec_from_dict
+from harness.matrix import data as data_mod
+from harness.measuring import stability
+from harness.measuring.measure import Diverged, Recorder, TargetReached, softmax_cross_entropy, time_calls
+from harness.matrix.registry import FRAMEWORKS, module_name
+from harness.matrix.tasks import TASKS, spec_from_dict
 
 PARITY_ROWS = 32  # rows of x_train whose initial outputs `dlrosetta parity` compares
 # After training, a run has diverged (status `diverged`, see also measure.DIVERGENCE_FACTOR) when its last
@@ -265,7 +265,7 @@ def run(job: dict) -> dict:
 
     # -- ONNX export and parity with onnxruntime ----------------------------------------------------
     if job.get("onnx", True):  # a file without export_onnx gets a not_applicable block, never none
-        from harness import onnx_parity
+        from harness.checks import onnx_parity
 
         result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir, native_infer_ms=timing["infer_ms"])
     result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)

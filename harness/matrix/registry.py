@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from harness.tasks import PRIMARY_MODES, SECONDARY, TASKS, SpecError
+from harness.matrix.tasks import PRIMARY_MODES, SECONDARY, TASKS, SpecError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m harness.rundir new DIR`: start a fresh run dir for `tox -m bench`.
+"""`python -m harness.running.rundir new DIR`: start a fresh run dir for `tox -m bench`.
 
 An existing DIR with results is kept, renamed after its run id, so no measurement is ever lost.
 Set DLROSETTA_RESUME=1 to keep DIR as it is and let the bench envs resume it.
@@ -27,6 +27,6 @@ def new(path: Path) -> Path:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "new":
-        print("usage: python -m harness.rundir new DIR", file=sys.stderr)
+        print("usage: python -m harness.running.rundir new DIR", file=sys.stderr)
         sys.exit(2)
     print(f"run dir: {new(Path(sys.argv[2]))}")

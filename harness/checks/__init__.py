@@ -1,0 +1,1 @@
+"""Checks across columns: shared-weight parity, ONNX export parity, the ONNX cross-check."""

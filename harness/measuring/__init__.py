@@ -1,0 +1,1 @@
+"""Measuring: the per-step recorder and divergence, machine stability, the environment."""
