@@ -41,11 +41,12 @@ def timing_charts(rows: list[dict], label=series_label, what: str = "") -> list:
     return [c for c in out if c]
 
 
-def process_span(r):
-    """(lowest, highest) process median of a cell in ms, where more than one process timed it."""
+def process_span(r, low="min", high="max"):
+    """(lowest, highest) process median of a cell in ms — or another pair of its `processes` block, such
+    as the CI — where more than one process timed it."""
     if (get(r, "processes.n") or 0) < 2:
         return None, None
-    return ms(get(r, "processes.min")), ms(get(r, "processes.max"))
+    return ms(number(get(r, f"processes.{low}"))), ms(number(get(r, f"processes.{high}")))
 
 
 def epoch_chart(rows, label=series_label):
@@ -180,15 +181,11 @@ def fastest_steps(rows) -> dict:
 
 def process_spread(r) -> dict:
     """The between-process figures of a cell (reports.data.with_processes): n, min-max and 95 % CI in ms."""
-    p = r.get("processes") or {}
-
-    def span(lo, hi):
-        lo, hi = ms(number(p.get(lo))), ms(number(p.get(hi)))
+    def text(lo, hi):
         return f"{fmt_num(lo)}–{fmt_num(hi)}" if lo is not None and hi is not None else None
 
-    n = p.get("n") or None
-    return {"n_processes": n, "step_range_ms": span("min", "max") if n and n > 1 else None,
-            "step_ci_ms": span("ci_low", "ci_high") if n and n > 1 else None}
+    return {"n_processes": get(r, "processes.n") or None, "step_range_ms": text(*process_span(r)),
+            "step_ci_ms": text(*process_span(r, "ci_low", "ci_high"))}
 
 
 def mnist_table_rows(rows, roofline=None):

@@ -9,6 +9,7 @@ import pandas as pd
 
 from harness.matrix.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
 from harness.matrix.tasks import TASKS
+from harness.running.merge import host_of
 from reports import charts, idioms
 from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, host_label, number,
                           params_text, task_title)
@@ -88,9 +89,7 @@ def environment_section(run: Run) -> dict:
 def hosts_of(run: Run) -> list[dict]:
     """Every machine the run's rows were timed on (merged shards: environment.json's `hosts`), with the
     number of rows from each; rows that name no host count for the run's own machine."""
-    listed = [h for h in run.env.get("hosts") or [] if isinstance(h, dict)] or [
-        {"hostname": run.env.get("hostname"), "cpu": run.env.get("cpu"), "cores": run.env.get("cores"),
-         "gpu": run.env.get("gpu")}]
+    listed = [h for h in run.env.get("hosts") or [] if isinstance(h, dict)] or [host_of(run.env)]
     out: dict[str, dict] = {}
     for h in listed:
         entry = out.setdefault(host_label({"host": h}), {**h, "rows": 0, "shards": []})

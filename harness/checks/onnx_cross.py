@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from harness.checks.onnx_parity import run_all, session_for
+from harness.matrix.registry import slug_of
 
 SCHEMA = 1
 SPREAD_POINTS = 0.5  # accuracy spread allowed across columns, percentage points
@@ -41,8 +42,7 @@ def _onnx_path(run_dir: Path, row: dict) -> Path:
     rel = (row.get("onnx") or {}).get("file")
     if rel:
         return run_dir / rel
-    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in row["cell"].replace("/", "__"))
-    return run_dir / "cells" / slug / "model.onnx"
+    return run_dir / "cells" / slug_of(row["cell"]) / "model.onnx"
 
 
 def _latest_rows(run_dir: Path) -> list[dict]:

@@ -156,13 +156,19 @@ class Cell:
 
     @property
     def slug(self) -> str:
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.key.replace("/", "__"))
+        return slug_of(self.key)
 
     @property
     def label(self) -> str:
         extra = " ".join(x for x in (self.dataset, self.mode) if x)
         extra += "".join(f" {k}={v}" for k, v in self.params)
         return f"{self.task} · {self.framework}/{self.variant}" + (f" · {extra.strip()}" if extra else "")
+
+
+def slug_of(key: str) -> str:
+    """A cell key as a folder name: "mnist_mlp/jax/jit/cpu/mnist/batch_size=64" ->
+    "mnist_mlp__jax__jit__cpu__mnist__batch_size_64" (the run dir's cells/<slug>)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key.replace("/", "__"))
 
 
 def enumerate_cells(tasks, frameworks, devices=("cpu",), datasets=None, modes=None, variant_filter=None,

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from harness.checks.onnx_parity import ONNX_FILE
+from harness.matrix.registry import slug_of
 
 # per-epoch curves of `metrics`, by the name they are logged under (`epoch/<name>`)
 CURVES = {"train_loss_curve": "train_loss", "loss_curve": "train_loss", "test_loss_curve": "test_loss",
@@ -33,7 +34,7 @@ def key(row: dict) -> str:
 
 def folder(row: dict) -> str:
     """The process's folder in the run dir (rows from before `dir` existed: the cell's folder)."""
-    return row.get("dir") or "cells/" + row["cell"].replace("/", "__")
+    return row.get("dir") or "cells/" + slug_of(row["cell"])
 
 
 def name(row: dict) -> str:
