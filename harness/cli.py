@@ -17,9 +17,9 @@ import time
 import uuid
 from pathlib import Path
 
-from harness.measuring import environment
 from harness.matrix.registry import FAMILIES, FRAMEWORKS, applicability, enumerate_cells, missing_packages, variants
 from harness.matrix.tasks import PROFILES, TASKS, SpecError, coerce_override, task_accepts
+from harness.measuring import environment
 
 
 class UsageError(Exception):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from harness.matrix.registry import FRAMEWORKS, variants
-from harness.running.runner import read_rows
 from harness.matrix.tasks import TASKS
+from harness.running.runner import read_rows
 
 STATUSES = ("ok", "diverged", "failed", "timeout", "not_applicable", "unavailable")
 

@@ -46,9 +46,9 @@ DRIVER_HEAD = '''# Run the cells above on the benchmark's smoke settings (what `
 import sys
 
 from harness.matrix import data as harness_data
-from harness.running import cell
-from harness.measuring.measure import Recorder
 from harness.matrix.tasks import make_spec
+from harness.measuring.measure import Recorder
+from harness.running import cell
 
 spec = make_spec({task!r}, "smoke", variant=next(iter(VARIANTS)))
 '''

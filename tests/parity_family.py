@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from harness import cli
-from harness.matrix.registry import NOT_APPLICABLE
 from harness.checks.parity import FIRST_STEP_RTOL, PARITY_FILE
+from harness.matrix.registry import NOT_APPLICABLE
 
 TASKS = ("mnist_mlp", "mnist_cnn", "linear_regression")
 STEPS = 5

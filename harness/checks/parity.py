@@ -48,10 +48,10 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from harness.matrix import data as data_mod
-from harness.running.cell import _json_default
 from harness.matrix.init import shared_params
-from harness.running.progress import MARK
 from harness.matrix.tasks import TASKS, make_spec, spec_to_dict
+from harness.running.cell import _json_default
+from harness.running.progress import MARK
 
 SCHEMA = 1
 CELLS_FILE = "parity_cells.jsonl"
@@ -586,9 +586,9 @@ def write_json(path: Path, value) -> None:
 
 
 def main(args, selection: dict) -> int:
+    from harness.matrix.tasks import SpecError as UsageError  # a usage error: one line, exit 2
     from harness.measuring import environment
     from harness.running import runner
-    from harness.matrix.tasks import SpecError as UsageError  # a usage error: one line, exit 2
     from harness.running.progress import Progress
 
     steps = args.steps  # validated by the parser (an integer >= 1)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import socket
 
-from harness.running import runner
 from harness.matrix.tasks import TASKS
+from harness.running import runner
 
 SLOT = "dlrosetta_slot"
 MAX_RETRIES = 2

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from harness.matrix import data as data_mod
-from harness.measuring import stability
-from harness.measuring.measure import Diverged, Recorder, TargetReached, softmax_cross_entropy, time_calls
 from harness.matrix.registry import FRAMEWORKS, module_name
 from harness.matrix.tasks import TASKS, spec_from_dict
+from harness.measuring import stability
+from harness.measuring.measure import Diverged, Recorder, TargetReached, softmax_cross_entropy, time_calls
 
 PARITY_ROWS = 32  # rows of x_train whose initial outputs `dlrosetta parity` compares
 # After training, a run has diverged (status `diverged`, see also measure.DIVERGENCE_FACTOR) when its last

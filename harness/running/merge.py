@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from harness.running.runner import append_row, read_rows
 from harness.matrix.tasks import SpecError
+from harness.running.runner import append_row, read_rows
 
 # what must agree between shards (environment.json key, or a row field), and how it is named
 CHECKED = (("git_commit", "commit"), ("profile", "profile"), ("settings", "--set/--sweep settings"))

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.measuring import environment, stability
 from harness.matrix.registry import FRAMEWORKS, Cell, applicability, gpu_present, missing_packages
 from harness.matrix.tasks import REPEAT_STEPS, SECONDARY, TASKS, make_spec, spec_to_dict
+from harness.measuring import environment, stability
 
 SCHEMA = 1
 # --max-memory default: this share of the machine's memory for one cell (one cell runs at a time, and

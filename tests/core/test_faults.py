@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from harness import cli
-from harness.running import runner
 from harness.matrix.registry import Cell
+from harness.running import runner
 from harness.running.runner import read_rows
 
 from .test_trust import _burners, run

@@ -16,8 +16,8 @@ from harness.checks import parity
 from harness.matrix import registry
 from harness.matrix.data import Data
 from harness.matrix.init import dense_rows_nhwc_to_nchw, shared_params
-from harness.measuring.measure import Recorder
 from harness.matrix.tasks import make_spec
+from harness.measuring.measure import Recorder
 
 RNG = np.random.default_rng(0)
 

@@ -6,8 +6,8 @@ import pytest
 from harness import cli
 from harness.matrix import shard
 from harness.matrix.registry import FRAMEWORKS, enumerate_cells
-from harness.running.runner import read_rows
 from harness.matrix.tasks import TASKS
+from harness.running.runner import read_rows
 
 from .test_trust import run
 
