@@ -24,21 +24,30 @@ def process_steps(run: Run) -> dict[str, list]:
     return out
 
 
-def compare_cell(ra: dict, rb: dict, steps_a=None, steps_b=None) -> dict:
-    """B against A for one cell, on the between-process noise (reports.stats.compare): the per-process
-    step medians of each side, else the whole train() time (one value per side: the noise floor)."""
+def run_noise(steps_a: dict, steps_b: dict) -> tuple[float, int] | None:
+    """The between-process noise of two runs: the spread of log step time within a cell, pooled over every
+    cell of both (stats.pooled_noise), which every cell's test then uses."""
+    return stats.pooled_noise([*steps_a.values(), *steps_b.values()])
+
+
+def compare_cell(ra: dict, rb: dict, steps_a=None, steps_b=None, noise=None) -> dict:
+    """B against A for one cell, on the between-process noise (reports.stats.compare; `noise`: run_noise of
+    the two runs): the per-process step medians of each side, else the whole train() time (one value per
+    side: the noise floor)."""
     va = [v for v in (steps_a or [get(ra, "timing.step_s.median")]) if number(v)]
     vb = [v for v in (steps_b or [get(rb, "timing.step_s.median")]) if number(v)]
     measure = "step"
     if not (va and vb):
         va, vb, measure = [get(ra, "timing.train_s")], [get(rb, "timing.train_s")], "train"
-    c = stats.compare(va, vb)
+    c = stats.compare(va, vb, noise=noise if measure == "step" else None)
     ma, mb = stats.process_summary(va)["median"], stats.process_summary(vb)["median"]
-    method = (f"bootstrap, {c['n_a']} vs {c['n_b']} processes" if c["method"] == "bootstrap"
+    method = (f"pooled t, {c['n_a']} vs {c['n_b']} processes, noise sd {c['noise_sd']:.2f} (df {c['noise_df']})"
+              if c["method"] == "pooled t"
               else f"noise floor ±{stats.SINGLE_PROCESS_FLOOR:.0%}, {c['n_a']} vs {c['n_b']} process(es): a floor, "
                    f"not an interval" if c["method"] else "")
     detail = (f"{'step' if measure == 'step' else 'train()'}: A {fmt_ms(ma)} → B {fmt_ms(mb)}; {method}"
-              + (f"; 95 % interval of B/A {c['ci'][0]:.2f}–{c['ci'][1]:.2f}" if c.get("ci") else "")) if c["ratio"] else ""
+              + (f"; 95 % interval of B/A (geometric means) {c['ci'][0]:.2f}–{c['ci'][1]:.2f}" if c.get("ci") else "")
+              ) if c["ratio"] else ""
     return {"ma": ma, "mb": mb, "ratio": c["ratio"], "verdict": c["verdict"], "measure": measure,
             "method": method, "ci": c.get("ci"), "n_a": c["n_a"], "n_b": c["n_b"], "detail": detail}
 
@@ -47,13 +56,14 @@ def comparison_json(a: Run, b: Run) -> list[dict]:
     """comparison.json: per cell {"cell", "ratio", "verdict", "method", "n_a", "n_b", "ci"}."""
     index_a = {r.get("cell"): r for r in a.rows}
     steps_a, steps_b = process_steps(a), process_steps(b)
+    noise = run_noise(steps_a, steps_b)
     out = []
     for rb in b.rows:
         ra = index_a.get(rb.get("cell"))
         if ra is None or "not_applicable" in (ra.get("status"), rb.get("status")):
             continue
         ok = ra.get("status") == rb.get("status") == "ok"
-        c = compare_cell(ra, rb, steps_a.get(rb.get("cell")), steps_b.get(rb.get("cell"))) if ok else None
+        c = compare_cell(ra, rb, steps_a.get(rb.get("cell")), steps_b.get(rb.get("cell")), noise) if ok else None
         out.append({"cell": rb.get("cell"), "ratio": c["ratio"] if c else None,
                     "verdict": c["verdict"] if c else "no estimate", "method": c["method"] if c else None,
                     "n_a": c["n_a"] if c else 0, "n_b": c["n_b"] if c else 0, "ci": c["ci"] if c else None})
@@ -63,13 +73,14 @@ def comparison_json(a: Run, b: Run) -> list[dict]:
 def comparison_section(a: Run, b: Run) -> dict:
     index_a = {r.get("cell"): r for r in a.rows}
     steps_a, steps_b = process_steps(a), process_steps(b)
+    noise = run_noise(steps_a, steps_b)
     items, grid_rows, bars = [], {}, []
     frameworks = [f for f in FRAMEWORKS if any(r.get("framework") == f for r in a.rows + b.rows)]
     for rb in b.rows:
         ra = index_a.get(rb.get("cell"))
         if ra is None or (ra.get("status") == rb.get("status") == "not_applicable"):
             continue
-        c = compare_cell(ra, rb, steps_a.get(rb.get("cell")), steps_b.get(rb.get("cell")))
+        c = compare_cell(ra, rb, steps_a.get(rb.get("cell")), steps_b.get(rb.get("cell")), noise)
         acc_a = number(first_of(ra, "metrics.test_accuracy", "metrics.test_mse"))
         acc_b = number(first_of(rb, "metrics.test_accuracy", "metrics.test_mse"))
         items.append({
@@ -101,7 +112,7 @@ def comparison_section(a: Run, b: Run) -> dict:
             Col("status_a", "A status", "status"), Col("status_b", "B status", "status"),
             Col("measure", "measure", "text", "step: steady-state step median; train: the whole train() call"),
             Col("time_a", "A (ms)", "ms"), Col("time_b", "B (ms)", "ms"),
-            Col("ratio", "B / A", "ratio"), Col("noise", "method", "text", "how the noise was judged: a bootstrap interval over processes, or the single-process noise floor"),
+            Col("ratio", "B / A", "ratio"), Col("noise", "method", "text", "how the noise was judged: a t interval over processes with the noise pooled over the cells, or the single-process noise floor"),
             Col("verdict", "verdict", "verdict"), Col("quality_a", "A acc. / MSE", "num"),
             Col("quality_b", "B acc. / MSE", "num"), Col("quality_delta", "Δ", "sci"),
             Col("peak_a", "A peak RSS (MB)", "mb"), Col("peak_b", "B peak RSS (MB)", "mb")]

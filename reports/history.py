@@ -5,8 +5,8 @@ start recorded in each: its rows' `started_at`, else environment.json's dates) a
 `cell` key) is followed through them. Step detection is done in the asv manner: a step is located between
 two *consecutive* runs of the cell on the same machine, and is called only when it exceeds the measured
 noise — the same test as `dlrosetta report A B` (reports.compare.compare_cell -> reports.stats.compare):
-with >= 3 processes per side (`--repeat 3`) the 95 % bootstrap interval of the ratio of medians must exclude 1
-and the ratio be more than stats.MIN_EFFECT from 1; with fewer, the ratio must be beyond the single-process
+with >= 3 processes per side (`--repeat 3`) the 95 % t interval of the ratio, with the noise pooled over every
+cell of the two runs, must exclude 1 and the ratio of medians be more than stats.MIN_EFFECT from 1; with fewer, the ratio must be beyond the single-process
 noise floor stats.SINGLE_PROCESS_FLOOR. A cell that was ok and then failed, timed out or diverged is a
 regression too. Runs on another machine (CPU, cores or host) are drawn but never compared with each other:
 each machine has its own chain, and every place where the time order crosses machines is named in a note.
@@ -27,7 +27,7 @@ from plotly.offline import get_plotlyjs
 
 from harness.running.runner import SCHEMA
 from reports import charts, stats
-from reports.compare import compare_cell, process_steps
+from reports.compare import compare_cell, process_steps, run_noise
 from reports.data import Run, cell_key, get, load_run, number, series_label, sort_key, task_title
 from reports.format import Col, ms, table
 from reports.sections import nice_date
@@ -190,7 +190,7 @@ def step(cell: str, a: Point, b: Point) -> dict | None:
                 "time_a": None, "time_b": None, "n_a": 0, "n_b": 0}
     if ra.get("status") != "ok" or rb.get("status") != "ok":
         return None
-    c = compare_cell(ra, rb, a.steps.get(cell), b.steps.get(cell))
+    c = compare_cell(ra, rb, a.steps.get(cell), b.steps.get(cell), run_noise(a.steps, b.steps))
     if c["verdict"] not in ("slower", "faster"):
         return None
     return {**base, "kind": "regression" if c["verdict"] == "slower" else "improvement", "verdict": c["verdict"],

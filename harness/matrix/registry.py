@@ -70,6 +70,12 @@ VARIANT_NOT_APPLICABLE = {
     ("mnist_mlp", "keras-torch", "tensorboard"): _NO_TF,
 }
 
+# (task, variant) -> the only modes it runs in, whatever the profile's policy (listed only there): gradient
+# accumulation builds a mini-batch's update from single-sample gradients, so it needs a mini-batch.
+VARIANT_MODES = {
+    ("linear_regression", "accumulate"): ("minibatch",),
+}
+
 
 def impl_package() -> str:
     """Where implementations live; tests point this at a package of dummy cells."""
@@ -189,12 +195,16 @@ def enumerate_cells(tasks, frameworks, devices=("cpu",), datasets=None, modes=No
                 names = [v for v in names if v in variant_filter] or names[:0]
             for variant in names:
                 secondary = variant != names[0] and bool(policy)
+                only = VARIANT_MODES.get((task, variant))
+                variant_modes = task_modes
+                if only:  # its own modes: those asked for with --modes, else all of them
+                    variant_modes = [m for m in (task_modes if modes else only) if m in only]
                 for device in devices:
                     for dataset in task_datasets:
                         if secondary and "datasets" in policy and dataset not in policy["datasets"]:
                             continue
-                        for mode in task_modes:
-                            if secondary and "modes" in policy and mode not in policy["modes"]:
+                        for mode in variant_modes:
+                            if secondary and "modes" in policy and not only and mode not in policy["modes"]:
                                 continue
                             for params in sweeps or [()]:
                                 cells.append(Cell(task, fw, variant, device, dataset, mode, tuple(params),

@@ -33,7 +33,13 @@ import numpy as np
 # CPU accounting, not the spread, is what catches it.
 OTHERS_CPU_LIMIT = 0.30  # cores used by other processes, on average over the timed window
 STEAL_LIMIT = 0.20  # cores stolen by the hypervisor, on average
-STEP_CV_LIMIT = 0.35  # robust CV of the steady-state steps
+STEP_CV_LIMIT = 0.35  # robust CV of the steady-state steps (MNIST: steps of 1.5-500 ms)
+# Linear regression's full-batch steps take 0.5-3 ms of which most is the framework's per-call overhead, and
+# their spread is the interpreter's and the allocator's, not the machine's: in the quiet full bench of
+# 2026-12-03 (fresh clone of 3c6466e, 59 quiet linear-regression processes) step_cv reached 0.47 (median 0.2),
+# so 0.35 flagged 9 of them "unstable" with nothing else running. Their limit sits above that; a burner is
+# caught by the CPU accounting, not the spread.
+STEP_CV_LIMITS = {"linreg": 0.60}  # task kind -> limit; the rest use STEP_CV_LIMIT
 MIN_WINDOW_S = 0.5  # a shorter timed window is judged on the whole process's lifetime instead
 MIN_STEPS_FOR_CV = 10
 
@@ -118,17 +124,19 @@ def probe() -> float:
     return 2 * m * k * n / float(np.median(times)) / 1e9
 
 
-def judge(measured: dict, step_times) -> dict:
-    """The row's `stability` block: the measurements, the flag and the reasons for it."""
+def judge(measured: dict, step_times, kind: str | None = None) -> dict:
+    """The row's `stability` block: the measurements, the flag and the reasons for it (`kind`: the task's
+    kind, which picks the step-spread limit)."""
+    cv_limit = STEP_CV_LIMITS.get(kind, STEP_CV_LIMIT)
     block = {**measured, "step_cv": robust_cv(step_times), "n_steps": len(step_times or []),
-             "thresholds": THRESHOLDS, "reasons": []}
+             "thresholds": {**THRESHOLDS, "step_cv": cv_limit}, "reasons": []}
     reasons = block["reasons"]
     if block.get("others_cpu") is not None and block["others_cpu"] > OTHERS_CPU_LIMIT:
         reasons.append(f"other processes used {block['others_cpu']:.2f} cores")
     if block.get("steal") is not None and block["steal"] > STEAL_LIMIT:
         reasons.append(f"the hypervisor stole {block['steal']:.2f} cores")
     disturbed = bool(reasons)
-    if block["step_cv"] is not None and block["step_cv"] > STEP_CV_LIMIT:
+    if block["step_cv"] is not None and block["step_cv"] > cv_limit:
         reasons.append(f"steady steps spread by CV {block['step_cv']:.2f}")
     block["flag"] = "disturbed" if disturbed else ("unstable" if reasons else "stable")
     return block

@@ -151,7 +151,7 @@ def run(job: dict) -> dict:
     def end_timed_phase() -> None:
         marks["end"] = stability.snapshot()
         measured = stability.window(marks["start"], marks["end"]) if "start" in marks else {}
-        result["stability"] = stability.judge(measured, rec.steady_steps())
+        result["stability"] = stability.judge(measured, rec.steady_steps(), kind)
         result["stability"]["probe_gflops"] = [probe_before, stability.probe()]
         result["threads"]["cpu_per_wall"] = measured.get("cpu_per_wall")
         timing.update(rec.timing())

@@ -1,12 +1,16 @@
 """Linear regression Y = XA + b in plain JAX: the parameters are a pytree (a dict of arrays), the loss a
-pure function of them, jax.grad its gradient, and the SGD update one jax.tree.map over the pytree."""
+pure function of them, jax.grad its gradient, and the SGD update one jax.tree.map over the pytree. A second
+variant builds each mini-batch's update from single-sample gradients with optax.MultiSteps."""
 import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
-VARIANTS = {"jit": "jax.value_and_grad + a @jax.jit step: params - lr * grads with jax.tree.map"}
+VARIANTS = {"jit": "jax.value_and_grad + a @jax.jit step: params - lr * grads with jax.tree.map",
+            "accumulate": "optax.MultiSteps(optax.sgd, every_k_schedule=k): one sample per call, the update "
+                          "applied every k-th (gradient accumulation; mini-batch mode only)"}
 
 
 # %% model
@@ -34,14 +38,42 @@ def loss_fn(params, x, y):
 # concept-absent: zero-grad: value_and_grad returns the gradients as a new pytree: nothing accumulates
 def train_step(params, x, y, lr):
     loss, grads = jax.value_and_grad(loss_fn)(params, x, y)  # a pytree shaped like params  # concept: gradient
-    # concept-absent: optimizer: plain SGD written out (optax.sgd would do the same), into a new pytree
+    # concept-absent: optimizer: plain SGD written out (optax.sgd would do the same; the accumulate variant wraps it)
     params = jax.tree.map(lambda p, g: p - lr * g, params, grads)  # concept: step
     return params, loss
 
 
+def accumulate_step(optimizer):
+    """A jitted single-sample step for `optimizer` = optax.MultiSteps(...): it keeps the running mean of
+    the gradients in its state and returns zero updates until the k-th call, which applies the inner
+    optimizer (here SGD) to the mean of the k gradients: the mini-batch's step, in k pieces."""
+    @jax.jit  # concept: jit
+    def step(params, state, x, y):
+        loss, grads = jax.value_and_grad(loss_fn)(params, x, y)  # concept: gradient
+        updates, state = optimizer.update(grads, state, params)
+        return optax.apply_updates(params, updates), state, loss  # concept: step
+    return step
+
+
 # %% train
+def train_accumulate(params, spec, data, rec):
+    optimizer = optax.MultiSteps(optax.sgd(spec.lr), every_k_schedule=data.batch_size)
+    state, step = optimizer.init(params), accumulate_step(optimizer)
+    for epoch in range(spec.epochs):
+        for x, y in data.batches(epoch):  # concept: batching
+            losses = []
+            for i in range(len(x)):  # one sample at a time; MultiSteps updates on the last
+                params, state, loss = step(params, state, x[i:i + 1], y[i:i + 1])
+                losses.append(loss)
+            rec.step(jnp.mean(jnp.stack(losses)))  # the mini-batch's mean loss
+        rec.epoch(params)
+    return params
+
+
 # concept-absent: device: arrays go to JAX's default device, the GPU when one is visible
 def train(model, spec, data, rec):
+    if spec.variant == "accumulate":
+        return train_accumulate(model, spec, data, rec)
     params = model
     for epoch in range(spec.epochs):
         for x, y in data.batches(epoch):  # concept: batching

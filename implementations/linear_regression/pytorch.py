@@ -2,7 +2,8 @@
 
 The three hand-written updates differ only in how the new A is kept out of autograd's graph: a new
 tensor, a detached copy updated in place, or the same tensor updated in place; the fourth lets
-nn.Linear and torch.optim.SGD do it.
+nn.Linear and torch.optim.SGD do it, and the fifth steps that optimizer once every k samples (gradient
+accumulation: the course's mini-batch built from single-sample gradients).
 """
 import numpy as np
 import torch
@@ -13,6 +14,8 @@ VARIANTS = {
     "clone_detach": "A.clone().detach(): a copy outside the graph, updated in place, made a leaf again",
     "data": "A.data -= lr * A.grad: update the storage behind autograd's back, then zero A.grad",
     "optim": "nn.Linear + torch.optim.SGD: zero_grad, backward, step",
+    "accumulate": "nn.Linear + SGD stepping once every k samples: a mini-batch's update from k single-sample "
+                  "backward passes (gradient accumulation; mini-batch mode only)",
 }
 
 
@@ -20,7 +23,7 @@ VARIANTS = {
 def build_model(spec):
     """A (d, 1) and b (1,), zeros: two leaf tensors, or an nn.Linear for the optimizer variant."""
     device = torch.device("cuda" if spec.device == "gpu" else "cpu")  # concept: device
-    if spec.variant == "optim":
+    if spec.variant in ("optim", "accumulate"):
         model = nn.Linear(spec.d, 1, device=device)  # stores A transposed: weight is [out, in]
         nn.init.zeros_(model.weight)
         nn.init.zeros_(model.bias)
@@ -83,17 +86,32 @@ def train_step_optim(model, optimizer, x, y):
     return loss
 
 
+def train_step_accumulate(model, optimizer, x, y):
+    """The mini-batch's update built from its samples one at a time: backward() adds to .grad (which the
+    other variants clear for that reason), so k backward passes of loss/k leave the mean gradient of the
+    k samples in .grad, and one optimizer.step() applies it: the plain mini-batch step, in k pieces."""
+    optimizer.zero_grad()  # once per k samples, not once per backward  # concept: zero-grad
+    loss = 0.0
+    for xi, yi in zip(x.split(1), y.split(1)):  # one sample at a time, as if memory held no more
+        sample_loss = loss_fn(model(xi), yi) / len(x)  # 1/k: the k gradients add up to the mean's
+        sample_loss.backward()  # .grad += this sample's gradient  # concept: gradient
+        loss += sample_loss.detach()
+    optimizer.step()  # concept: step
+    return loss  # the mini-batch's mean loss
+
+
 # %% train
 # concept-absent: jit: every variant runs eagerly (mnist_mlp/pytorch.py shows torch.compile)
 def train(model, spec, data, rec):
     device = parameters(model)[0].device
-    if spec.variant == "optim":
+    if spec.variant in ("optim", "accumulate"):
         optimizer = torch.optim.SGD(model.parameters(), lr=spec.lr)  # concept: optimizer
+    step = {"optim": train_step_optim, "accumulate": train_step_accumulate}.get(spec.variant)
     for epoch in range(spec.epochs):
         for x, y in data.batches(epoch):  # concept: batching
             x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)  # concept: device
-            if spec.variant == "optim":
-                loss = train_step_optim(model, optimizer, x, y)
+            if step:
+                loss = step(model, optimizer, x, y)
             else:
                 model, loss = train_step(model, x, y, spec.lr, UPDATES[spec.variant])
             rec.step(loss.item())  # .item() waits for the step to finish
@@ -115,7 +133,7 @@ def save(model, path):
 
 def load(spec, path):
     state = torch.load(path + ".pt", weights_only=True)  # tensors keep requires_grad: leaves again
-    if spec.variant != "optim":
+    if spec.variant not in ("optim", "accumulate"):
         return state
     model = build_model(spec)
     model.load_state_dict(state)  # concept: save-load

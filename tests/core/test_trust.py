@@ -103,6 +103,16 @@ def test_short_timed_phase_is_judged_on_the_whole_process(dummy_impls):
     assert block["process"]["window_s"] > 0 and len(block["probe_gflops"]) == 2  # kept when re-judged
 
 
+def test_step_spread_limit_is_per_task_kind():
+    from harness.measuring import stability
+
+    steps = [1e-3, 2e-3] * 20  # robust CV 0.49: above MNIST's limit, within linear regression's
+    assert stability.judge({"others_cpu": 0.0}, steps, "mnist")["flag"] == "unstable"
+    block = stability.judge({"others_cpu": 0.0}, steps, "linreg")
+    assert block["flag"] == "stable" and block["thresholds"]["step_cv"] == stability.STEP_CV_LIMITS["linreg"]
+    assert stability.judge({"others_cpu": 0.9}, steps, "linreg")["flag"] == "disturbed"
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--timeout", "-1"], "argument --timeout: expected a number > 0, got '-1'"),
     (["--timeout", "0"], "argument --timeout"),

@@ -8,11 +8,14 @@ PARAM_COUNTS = {"mnist_mlp": 235_146, "mnist_cnn": 34_826}
 REDUCE_WINDOW_POOL = "Unsupported pooling size"
 
 
-def check_linreg_synthetic(run_cells, framework, variants=1):
+def check_linreg_synthetic(run_cells, framework, variants=1, minibatch_only=()):
     """Every mode (and variant) learns and round-trips; full-batch reaches least squares and the true
-    A, b; every cell equals the hand-written numpy reference (same zeros, batches, float32 SGD)."""
+    A, b; every cell equals the hand-written numpy reference (same zeros, batches, float32 SGD) — a
+    `minibatch_only` variant (gradient accumulation) the reference's plain mini-batch steps."""
     code, rows = run_cells("linear_regression", f"{framework},numpy", "--dataset", "synthetic", "--no-onnx")
-    assert_all_ok(rows, expected_count=3 * (variants + 1))
+    assert_all_ok(rows, expected_count=3 * (variants + 1) + len(minibatch_only))
+    for variant in minibatch_only:
+        assert [r["mode"] for r in rows if r["variant"] == variant] == ["minibatch"], variant
     ours = [r for r in rows if r["framework"] == framework]
     reference = {r["mode"]: r["metrics"] for r in rows if r["framework"] == "numpy"}
     for r in ours:

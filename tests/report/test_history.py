@@ -62,7 +62,7 @@ def test_a_30_percent_step_is_a_regression_with_what_changed(tmp_path, capsys):
     assert [(x["cell"], x["kind"]) for x in data["changes"]] == [(STEPPED, "regression")]
     step = data["changes"][0]
     assert (step["from_index"], step["to_index"]) == (2, 3)
-    assert 1.2 < step["ratio"] < 1.4 and step["method"].startswith("bootstrap")
+    assert 1.2 < step["ratio"] < 1.4 and step["method"].startswith("pooled t")
     assert step["stability"] == "before: all stable; after: 5 of 5 processes disturbed"
     assert "threads: 2 → 1" in step["changed"] and f"commit: {'b' * 12} → {'c' * 12}" in step["changed"]
     out = capsys.readouterr().out

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import assert_all_ok, check_stops_at_target, check_tensorboard_variant
 
-LINREG_VARIANTS = ("new_leaf", "data", "clone_detach", "optim")
+LINREG_VARIANTS = ("new_leaf", "data", "clone_detach", "optim")  # every mode; "accumulate": mini-batch only
 
 
 def test_x2_every_variant_matches_closed_form(run_cells):
@@ -55,9 +55,15 @@ def test_linreg_synthetic_sgd_and_minibatch_every_variant(run_cells):
     code, rows = run_cells("linear_regression", "pytorch", "--datasets", "synthetic", "--modes", "sgd,minibatch",
                            "--no-onnx")
     assert code == 0
-    assert_all_ok(rows, expected_count=2 * len(LINREG_VARIANTS))
+    assert_all_ok(rows, expected_count=2 * len(LINREG_VARIANTS) + 1)
     for r in rows:
         assert_linreg_cell(r)  # a few smoke epochs: learning, not yet at the closed form
+    # gradient accumulation: k single-sample backward passes, one step, equal the plain mini-batch step
+    minibatch = {r["variant"]: r["metrics"] for r in rows if r["mode"] == "minibatch"}
+    assert [r["mode"] for r in rows if r["variant"] == "accumulate"] == ["minibatch"]
+    acc, plain = minibatch["accumulate"], minibatch["optim"]
+    np.testing.assert_allclose(acc["loss_curve"], plain["loss_curve"], rtol=1e-5)
+    np.testing.assert_allclose(acc["A"] + acc["b"], plain["A"] + plain["b"], rtol=1e-5, atol=1e-6)
 
 
 def test_linreg_real_datasets_full_batch(run_cells):
