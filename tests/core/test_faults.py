@@ -85,7 +85,10 @@ def test_interrupt_kills_the_cell_keeps_rows_and_says_how_to_resume(dummy_impls,
     out = dummy_impls / "run"
     cmd = [sys.executable, "-m", "harness", "run", "--tasks", "x2_descent", "--frameworks", "numpy",
            "--profile", "smoke", "--variants", "ok,crash,slowhang", "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    # a shell's background job (`cmd &`, nohup) starts with SIGINT ignored, and Python then keeps it ignored:
+    # the run under test gets the default disposition, as from a terminal, whatever launched the suite
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = out / "cells" / "x2_descent__numpy__slowhang__cpu" / "started"
     deadline = time.time() + 60
     while not started.exists() and time.time() < deadline:
