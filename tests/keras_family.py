@@ -1,6 +1,7 @@
 """The Keras 3 tests, shared by tests/<family>/test_keras_<backend>.py: one implementation file per task,
 run through the real runner on the backend named by that module's `framework` fixture (the runner sets
 KERAS_BACKEND). Fails, never skips, where the backend is missing: its cells are `unavailable`."""
+import numpy as np
 import pytest
 
 from conftest import assert_all_ok, by_cell, check_stops_at_target, check_tensorboard_variant
@@ -37,13 +38,19 @@ def test_linreg_synthetic_full_batch(run_cells, framework):
 def test_linreg_synthetic_sgd_and_minibatch(run_cells, framework):
     _, rows = run_cells("linear_regression", framework, "--dataset", "synthetic", "--modes", "sgd,minibatch",
                         "--no-onnx")  # the export is the full-batch test's
-    assert_all_ok(rows, expected_count=2)
+    assert_all_ok(rows, expected_count=3)  # + "accumulate", in mini-batch mode only
     for row in rows:
         check_round_trip_and_learning(row)
         assert row["metrics"]["test_mse"] < 10 * row["metrics"]["closed_form_test_mse"], row["cell"]
     # one SGD step per row: the steps the harness times are fit's steady steps, one per batch
-    sgd = by_cell(rows)[f"linear_regression/{framework}/sequential/cpu/synthetic/sgd"]
+    cells = by_cell(rows)
+    sgd = cells[f"linear_regression/{framework}/sequential/cpu/synthetic/sgd"]
     assert sgd["timing"]["steps"] == 256
+    # gradient_accumulation_steps=k over single rows: the plain mini-batch update, to float32 rounding
+    plain, acc = (cells[f"linear_regression/{framework}/{v}/cpu/synthetic/minibatch"]["metrics"]
+                  for v in ("sequential", "accumulate"))
+    np.testing.assert_allclose(acc["loss_curve"], plain["loss_curve"], rtol=1e-5)
+    np.testing.assert_allclose(acc["A"] + acc["b"], plain["A"] + plain["b"], rtol=1e-5, atol=1e-6)
 
 
 def test_linreg_real_datasets(run_cells, framework):

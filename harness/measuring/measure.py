@@ -186,7 +186,8 @@ class Recorder:
         class RecorderCallback(L.Callback):
             def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
                 loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-                rec.step(None if loss is None else loss.item())
+                # under accumulate_grad_batches=k the Trainer hands back the loss it backpropagated, loss / k
+                rec.step(None if loss is None else loss.item() * trainer.accumulate_grad_batches)
 
             def on_train_epoch_end(self, trainer, pl_module):
                 if rec.epoch(pl_module):

@@ -2,7 +2,11 @@
 One file for three backends (TensorFlow, JAX, PyTorch): Keras reads KERAS_BACKEND when imported."""
 import keras
 
-VARIANTS = {"sequential": "keras.Sequential([Input, Dense(1)]), compile(SGD, MSE), fit"}
+VARIANTS = {
+    "sequential": "keras.Sequential([Input, Dense(1)]), compile(SGD, MSE), fit",
+    "accumulate": "the same model, fit on single samples with SGD(gradient_accumulation_steps=k): one update per k "
+                  "samples, the mini-batch's (gradient accumulation; mini-batch mode only)",
+}
 
 
 # %% model
@@ -27,12 +31,25 @@ def batches(data, epochs):
         yield from data.batches(epoch)  # concept: batching
 
 
+def single_samples(data, epochs):
+    """The same stream cut into one-row batches: the accumulate variant's k samples are one mini-batch."""
+    for x, y in batches(data, epochs):
+        for i in range(len(x)):
+            yield x[i:i + 1], y[i:i + 1]
+
+
 # concept-absent: zero-grad: fit takes fresh gradients every step (on PyTorch it calls zero_grad itself)
 # concept-absent: device: Keras runs on its backend's default device, the GPU when one is visible
 def train(model, spec, data, rec):
-    model.compile(optimizer=keras.optimizers.SGD(spec.lr), loss=loss_fn)  # concept: optimizer, jit
+    if spec.variant == "accumulate":  # every optimizer takes it: gradients are averaged over k calls, then applied
+        k, stream = spec.batch_size, single_samples(data, spec.epochs)
+        optimizer = keras.optimizers.SGD(spec.lr, gradient_accumulation_steps=k)  # concept: optimizer
+    else:
+        k, stream = 1, batches(data, spec.epochs)
+        optimizer = keras.optimizers.SGD(spec.lr)  # concept: optimizer
+    model.compile(optimizer=optimizer, loss=loss_fn)  # concept: jit
     # the harness's batch order instead of fit's shuffling: a generator, steps_per_epoch per epoch
-    model.fit(batches(data, spec.epochs), steps_per_epoch=data.steps_per_epoch, epochs=spec.epochs,
+    model.fit(stream, steps_per_epoch=data.steps_per_epoch * k, epochs=spec.epochs,
               shuffle=False, callbacks=[rec.keras_callback()], verbose=0)  # concept: gradient, step
     return model
 

@@ -5,9 +5,14 @@ from torch import nn
 
 # the Trainer with the harness's batch order, predict, save and export are the MNIST MLP's
 from implementations.mnist_mlp.lightning import (  # noqa: F401  # concepts-from: mnist_mlp/lightning.py
-    count_params, export_onnx, predict, save, train)
+    EpochBatches, count_params, export_onnx, predict, save)
+from implementations.mnist_mlp.lightning import train as fit
 
-VARIANTS = {"trainer": "LightningModule (nn.Linear, MSE, SGD) + Trainer.fit"}
+VARIANTS = {
+    "trainer": "LightningModule (nn.Linear, MSE, SGD) + Trainer.fit",
+    "accumulate": "the same module, fed single rows, Trainer(accumulate_grad_batches=k): one optimizer step per k "
+                  "rows, the mini-batch's (gradient accumulation; mini-batch mode only)",
+}
 
 
 # %% model
@@ -34,6 +39,24 @@ class LinearRegression(L.LightningModule):
 # %% model
 def build_model(spec):
     return LinearRegression(spec.d, spec.lr)
+
+
+# %% train
+class EpochRows(EpochBatches):
+    """The harness's order one row at a time: k consecutive rows are one of its mini-batches."""
+
+    def __iter__(self):
+        return iter(self.data.epoch_order(self.epoch)[:, None].tolist())
+
+    def __len__(self):
+        return self.data.steps_per_epoch * self.data.batch_size
+
+
+def train(model, spec, data, rec):
+    if spec.variant != "accumulate":
+        return fit(model, spec, data, rec)
+    # the Trainer divides each row's loss by k, lets backward add the k gradients, and steps every k batches
+    return fit(model, spec, data, rec, sampler=EpochRows(data), accumulate_grad_batches=spec.batch_size)  # concept: step
 
 
 # %% save

@@ -94,10 +94,11 @@ def logger(spec):
 
 
 # concept-absent: jit: Trainer.fit runs the module eagerly (torch.compile(model) before fit would compile)
-def train(model, spec, data, rec):
+def train(model, spec, data, rec, sampler=None, **trainer_options):
+    """`sampler` and `trainer_options`: linear regression's gradient accumulation feeds single rows."""
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
     # batch_size=None: the sampler yields whole batches, and the dataset slices all their rows at once
-    loader = torch.utils.data.DataLoader(dataset, sampler=EpochBatches(data), batch_size=None)  # concept: batching
+    loader = torch.utils.data.DataLoader(dataset, sampler=sampler or EpochBatches(data), batch_size=None)  # concept: batching
     logging, validation = {"logger": logger(spec)}, None
     if logging["logger"]:  # the logging variants
         logging["log_every_n_steps"] = 1  # Lightning's default writes every 50th step
@@ -106,7 +107,8 @@ def train(model, spec, data, rec):
         validation = torch.utils.data.DataLoader(test, batch_size=spec.batch_size)
     trainer = L.Trainer(max_epochs=spec.epochs, accelerator="gpu" if spec.device == "gpu" else "cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[rec.lightning_callback()], **logging)  # concept: device
+                        enable_model_summary=False, callbacks=[rec.lightning_callback()], **logging,
+                        **trainer_options)  # concept: device
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=validation)  # concept: zero-grad, gradient, step
     return model
 

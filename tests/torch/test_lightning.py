@@ -38,14 +38,18 @@ def test_linreg_batches_follow_the_harness_order(run_cells):
     code, rows = run_cells("linear_regression", "lightning,numpy", "--datasets", "synthetic",
                            "--modes", "sgd,minibatch", "--no-onnx")
     assert code == 0
-    assert_all_ok(rows, expected_count=4)
+    assert_all_ok(rows, expected_count=5)  # + "accumulate", in mini-batch mode only
     cells = by_cell(rows)
-    for mode in ("sgd", "minibatch"):
-        ours = cells[f"linear_regression/lightning/trainer/cpu/synthetic/{mode}"]
+    for mode, variant in (("sgd", "trainer"), ("minibatch", "trainer"), ("minibatch", "accumulate")):
+        ours = cells[f"linear_regression/lightning/{variant}/cpu/synthetic/{mode}"]
         reference = cells[f"linear_regression/numpy/manual/cpu/synthetic/{mode}"]
         assert_saves_and_learns(ours)
         a, b = np.asarray(ours["metrics"]["loss_curve"]), np.asarray(reference["metrics"]["loss_curve"])
-        assert a.shape == b.shape and np.max(np.abs(a - b) / b) < 1e-5, mode
+        assert a.shape == b.shape and np.max(np.abs(a - b) / b) < 1e-5, (mode, variant)
+    # accumulate_grad_batches=k over single rows ends where the mini-batch Trainer does
+    plain, acc = (cells[f"linear_regression/lightning/{v}/cpu/synthetic/minibatch"]["metrics"]
+                  for v in ("trainer", "accumulate"))
+    np.testing.assert_allclose(acc["A"] + acc["b"], plain["A"] + plain["b"], rtol=1e-5, atol=1e-6)
 
 
 def test_mnist_mlp_and_cnn_smoke(run_cells):
