@@ -21,6 +21,7 @@ from reports import charts, idioms, sources
 from reports.compare import comparison_section
 from reports.data import STATUSES, load_run
 from reports.format import clean, csv_href_frame, fmt_num, fmt_value
+from reports.ops import ops_section
 from reports.per_task import task_sections
 from reports.sections import (STATUS_LABELS, defaults_section, environment_section, matrix_section, onnx_section,
                               parity_section, stability_banner)
@@ -61,6 +62,7 @@ def render(run_dirs, output=None) -> Path:
         "tasks": task_sections(run),
         "onnx": onnx_section(run),
         "parity": parity_section(run),
+        "ops": ops_section(run),
         "defaults": defaults_section(),
         "guides": guide,
         "guide_default": next((g.task for g in guide if len(g.columns) > 1 and g.task in tasks_in_run),

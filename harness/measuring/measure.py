@@ -63,7 +63,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 class Recorder:
     def __init__(self, task_kind: str, epochs: int | None = None, steps_per_epoch: int | None = None,
                  evaluate=None, target: float | None = None, progress_path: str | None = None,
-                 stop_at_target: bool = False, loss_scale: float | None = None, on_start=None):
+                 stop_at_target: bool = False, loss_scale: float | None = None, on_start=None, on_step=None):
         self.kind = task_kind
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
@@ -90,6 +90,9 @@ class Recorder:
         self.running_mean_losses = False  # set by `keras_callback`: Keras logs the epoch's running mean
         self.loss_scale = loss_scale  # the task's natural loss scale (see DIVERGENCE_FACTOR)
         self._on_start = on_start  # called when timing starts (the harness's stability snapshot)
+        self._on_step = on_step  # called after each step with the step count (`--profile-ops`): "start" | "stop" | None
+        self._profiling = False
+        self.profiled_steps: set[int] = set()  # indices of steps run under a profiler: not steady-state times
 
     # -- boundaries ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -111,6 +114,11 @@ class Recorder:
         self.step_epoch.append(len(self.epoch_times))
         self.losses.append(value)
         self._t_last = now
+        if self._profiling:
+            self.profiled_steps.add(len(self.step_times) - 1)
+        if self._on_step is not None and (switched := self._on_step(len(self.step_times))):
+            self._profiling = switched == "start"
+            self._t_last = time.perf_counter()  # starting or stopping the profiler is in no step's time
         if now - self._last_progress > 0.5:
             self._write_progress()
 
@@ -221,11 +229,12 @@ class Recorder:
 
     def steady_steps(self) -> list[float]:
         """Step times without each epoch's first step (data-pipeline start-up, compile on step 1).
-        Where every epoch is one step (full-batch gradient descent), all steps but the very first."""
+        Where every epoch is one step (full-batch gradient descent), all steps but the very first. Steps
+        run under `--profile-ops`'s profiler are left out."""
         first_of_epoch = {self.step_epoch.index(e) for e in set(self.step_epoch)}
         if len(first_of_epoch) == len(self.step_times):
-            return self.step_times[1:]
-        return [t for i, t in enumerate(self.step_times) if i not in first_of_epoch]
+            first_of_epoch = {0}
+        return [t for i, t in enumerate(self.step_times) if i not in first_of_epoch and i not in self.profiled_steps]
 
     def timing(self) -> dict:
         train_s = sum(self.epoch_times) if self.epoch_times else (

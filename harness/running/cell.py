@@ -141,11 +141,12 @@ def run(job: dict) -> dict:
     evaluate = (lambda model: evaluate_mnist(module, model, data)) if kind == "mnist" else None
     epochs = getattr(spec, "epochs", None)
     marks = {}  # stability snapshots at the start and end of the timed phase
+    profiler = ops_profiler(job, framework, epochs, data, cell_dir)
     rec = Recorder(kind, epochs=epochs, steps_per_epoch=data.steps_per_epoch if data else None,
                    evaluate=evaluate, target=getattr(spec, "target_accuracy", None),
                    progress_path=str(cell_dir / "progress.json"),
                    stop_at_target=getattr(spec, "stop_at_target", False), loss_scale=loss_scale(kind, spec, data),
-                   on_start=lambda: marks.__setitem__("start", stability.snapshot()))
+                   on_start=lambda: marks.__setitem__("start", stability.snapshot()), on_step=profiler)
     probe_before = stability.probe()  # the machine's speed on either side of the timed phase
 
     def end_timed_phase() -> None:
@@ -156,6 +157,11 @@ def run(job: dict) -> dict:
         result["threads"]["cpu_per_wall"] = measured.get("cpu_per_wall")
         timing.update(rec.timing())
         (cell_dir / "steps.json").write_text(json.dumps(rec.steps_record()))
+        if profiler is not None:
+            try:
+                result["ops_profile"] = profiler.result(cell_dir)
+            except Exception as exc:  # noqa: BLE001 - recorded, the cell goes on
+                result["ops_profile"] = {"status": "failed", "error": one_line(exc)}
 
     # -- x²: no model, no data; `train` returns the trajectory x_0..x_N --------------------------
     if kind == "x2":
@@ -271,6 +277,17 @@ def run(job: dict) -> dict:
     result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)
     result["timing"]["process_start_s"] = time.time() - t_process
     return result
+
+
+def ops_profiler(job: dict, framework: str, epochs, data, cell_dir: Path):
+    """`--profile-ops`: the framework's profiler around a few steady-state steps (not in timing-only repeats)."""
+    from harness.measuring import profile_ops
+
+    family = profile_ops.family_of(framework)
+    if not job.get("profile_ops") or job.get("timing_only") or family is None or data is None:
+        return None
+    total = epochs * data.steps_per_epoch if epochs else None
+    return profile_ops.OpsProfiler(family, cell_dir / "ops_trace", total, job["device"])
 
 
 def loss_scale(kind: str, spec, data) -> float | None:
