@@ -173,6 +173,8 @@ def add_run_options(p) -> None:
     p.add_argument("--init", default="native", choices=("native", "shared"),
                    help="native: each framework's initialiser; shared: the spec's seeded weights")
     p.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX export and parity")
+    p.add_argument("--no-deploy", dest="deploy", action="store_false",
+                   help="skip the deployment exports (torch.export .pt2, SavedModel, jax.export) and their load-back check")
     p.add_argument("--profile-ops", action="store_true",
                    help="trace a few steady-state steps with each framework's profiler into the cell's folder "
                         "(ops_trace/) and record the top operators by time in the row")
@@ -358,7 +360,7 @@ def cmd_run(args) -> int:
     env_info = environment.write(out, env_info)
     _append_schedule(out, args, rounds)
     opts = runner.RunOptions(out=out.resolve(), profile=args.profile, timeout=args.timeout, threads=threads,
-                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, run_id=env_info["run_id"],
+                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, deploy=getattr(args, "deploy", True), run_id=env_info["run_id"],
                              max_memory_gb=args.max_memory, profile_ops=getattr(args, "profile_ops", False))
     progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(),
                         skipped=sum(len(r) for r in rounds) - len(jobs), quiet=args.quiet,

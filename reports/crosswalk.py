@@ -40,6 +40,7 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "device": ("device placement", "how tensors and models reach a device"),
     "save-load": ("save / load", "how a trained model is written and read back"),
     "export": ("export (ONNX)", "how the model leaves the framework"),
+    "deploy": ("deployment export", "the framework's own serving format, and how it loads back without the model code"),
     "seed": ("seeding", "where randomness comes from"),
 }
 
@@ -52,10 +53,12 @@ NOT_IN_TASK: dict[str, dict[str, str]] = {
         "device": "x is one scalar, left on each framework's default device",
         "save-load": "there is no model: the result is the trajectory of x",
         "export": "there is no model to export",
+        "deploy": "there is no model to deploy",
         "seed": "nothing is random: x starts at the spec's x0",
     },
     "linear_regression": {
         "seed": "A and b start at zero; the data and the batch order are the harness's: no column draws at random",
+        "deploy": "the deployment exports (torch.export, SavedModel, jax.export) are checked on the MNIST models",
     },
 }
 
@@ -181,11 +184,12 @@ class Cell:
         return not self.marks and self.absent is None
 
 
-def resolve(concept: str, fm: FileMarks, load) -> Cell:
+def resolve(concept: str, fm: FileMarks, load, inherit: bool = True) -> Cell:
     """The cell for `concept` in a file: its own marks, else its absence reason, else the inherited file's
-    (followed as far as it goes). `load(rel)` gives the FileMarks of implementations/<rel>, or None."""
+    (followed as far as it goes, unless `inherit` is False). `load(rel)` gives the FileMarks of
+    implementations/<rel>, or None."""
     seen, current = set(), fm
-    while current is not None and current.path not in seen:
+    while current is not None and current.path not in seen and (inherit or current is fm):
         seen.add(current.path)
         if concept in current.marks:
             return Cell(current.marks[concept], inherited_from=None if current is fm else current.path)
@@ -195,9 +199,12 @@ def resolve(concept: str, fm: FileMarks, load) -> Cell:
     return Cell()
 
 
-def table(files: dict[str, FileMarks], load) -> dict[str, dict[str, Cell]]:
-    """{concept: {column key: Cell}} for every concept marked in at least one column, in CONCEPTS order."""
-    cells = {c: {key: resolve(c, fm, load) for key, fm in files.items()} for c in CONCEPTS}
+def table(files: dict[str, FileMarks], load, task: str | None = None) -> dict[str, dict[str, Cell]]:
+    """{concept: {column key: Cell}} for every concept marked in at least one column, in CONCEPTS order. A
+    concept that NOT_IN_TASK rules out for `task` is not inherited: a file that imports another task's
+    pieces (Lightning's linear regression, from its MNIST file) does not bring in what this task lacks."""
+    scoped = NOT_IN_TASK.get(task, {})
+    cells = {c: {key: resolve(c, fm, load, inherit=c not in scoped) for key, fm in files.items()} for c in CONCEPTS}
     return {c: row for c, row in cells.items() if any(cell.marks for cell in row.values())}
 
 
@@ -210,7 +217,7 @@ def problems(task: str, files: dict[str, FileMarks], load) -> list[str]:
         out += [f"{fm.path}:{line}: {why}" for line, why in fm.malformed]
         if fm.inherits and load(fm.inherits) is None:
             out.append(f"{fm.path}: concepts-from names {fm.inherits}, which does not exist")
-    for concept, row in table(files, load).items():
+    for concept, row in table(files, load, task).items():
         marked = [k for k, cell in row.items() if cell.marks]
         for key, cell in row.items():
             if cell.empty:
@@ -224,7 +231,7 @@ def problems(task: str, files: dict[str, FileMarks], load) -> list[str]:
 def uncovered(task: str, files: dict[str, FileMarks], load) -> list[str]:
     """Why this task's table is not the whole of CONCEPTS: a concept that is neither a row (marked in some
     column) nor in NOT_IN_TASK for the task, or one in NOT_IN_TASK that a column marks after all."""
-    rows, scoped = table(files, load), NOT_IN_TASK.get(task, {})
+    rows, scoped = table(files, load, task), NOT_IN_TASK.get(task, {})
     out = [f"{task}: concept {c!r} is marked in no column; mark it where a column realises it, or say in "
            f"NOT_IN_TASK (reports/crosswalk.py) why no column of the task can have it"
            for c in CONCEPTS if c not in rows and c not in scoped]

@@ -25,7 +25,7 @@ from reports.sources import SourceLinks
 
 MARKER = re.compile(r"^#\s*%%\s*([A-Za-z][\w-]*)")
 PREAMBLE = "setup"
-PHASE_ORDER = (PREAMBLE, "model", "loss", "step", "train", "evaluate", "save", "export")
+PHASE_ORDER = (PREAMBLE, "model", "loss", "step", "train", "evaluate", "save", "export", "deploy")
 PHASE_TITLES = {
     PREAMBLE: "imports, variants",
     "model": "model",
@@ -35,6 +35,7 @@ PHASE_TITLES = {
     "evaluate": "evaluation",
     "save": "save / load",
     "export": "ONNX export",
+    "deploy": "deployment export",
 }
 CSS_CLASS = "hl"
 
@@ -68,7 +69,7 @@ class Guide:
 
     @property
     def crosswalk(self) -> dict[str, dict[str, crosswalk.Cell]]:
-        return crosswalk.table({c.key: c.marks for c in self.columns}, file_marks)
+        return crosswalk.table({c.key: c.marks for c in self.columns}, file_marks, self.task)
 
     def problems(self) -> list[str]:
         return crosswalk.problems(self.task, {c.key: c.marks for c in self.columns}, file_marks)

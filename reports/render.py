@@ -23,7 +23,7 @@ from reports.data import STATUSES, load_run
 from reports.format import clean, csv_href_frame, fmt_num, fmt_value
 from reports.ops import ops_section
 from reports.per_task import task_sections
-from reports.sections import (STATUS_LABELS, defaults_section, environment_section, matrix_section, onnx_section,
+from reports.sections import (STATUS_LABELS, defaults_section, deploy_section, environment_section, matrix_section, onnx_section,
                               parity_section, stability_banner)
 
 HERE = Path(__file__).resolve().parent
@@ -61,6 +61,7 @@ def render(run_dirs, output=None) -> Path:
         "read_notes": [n for r in runs for n in r.notes if "line" in n],
         "tasks": task_sections(run),
         "onnx": onnx_section(run),
+        "deploy": deploy_section(run),
         "parity": parity_section(run),
         "ops": ops_section(run),
         "defaults": defaults_section(),

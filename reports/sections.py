@@ -273,6 +273,29 @@ def onnx_section(run: Run) -> dict | None:
             "cross": cross_section(run), "notes": run.notes}
 
 
+DEPLOY_COLS = [
+    Col("task", "task"), Col("framework", "framework"), Col("variant", "variant"), Col("status", "status", "status"),
+    Col("exporter", "exporter"), Col("file_mb", "file (MB)", "mb", "the .pt2 file, the SavedModel folder, the serialized jax.export"),
+    Col("export_s", "export (s)", "s"), Col("load_s", "load (s)", "s", "reading the file back into a callable, without the model code"),
+    Col("first_call_s", "first call (s)", "s", "batch 256, including any compilation the loaded program needs"),
+    Col("max_abs_diff", "max |Δ|", "sci", "loaded vs live model, batch 256 and 37"),
+    Col("argmax", "argmax agreement", "pct2"), Col("error", "not applicable / error", "detail"),
+]
+
+
+def deploy_section(run: Run) -> dict | None:
+    """The deployment exports (harness.checks.deploy_export): each framework's serving format loaded back."""
+    rows = [r for r in run.rows if isinstance(r.get("deploy"), dict)]
+    if not rows:
+        return None
+    trows = [{"task": r.get("task"), "framework": r.get("framework"), "variant": r.get("variant"),
+              "argmax": get(r, "deploy.argmax_agreement"),
+              **{k: get(r, f"deploy.{k}") for k in ("status", "exporter", "file_mb", "export_s", "load_s",
+                                                     "first_call_s", "max_abs_diff", "error")}} for r in rows]
+    counts = {s: sum(t["status"] == s for t in trows) for s in dict.fromkeys(t["status"] for t in trows)}
+    return {"table": table(DEPLOY_COLS, trows, "deploy_exports.csv"), "counts": counts}
+
+
 # the cross-framework check (onnx_cross.json): tolerances as harness.checks.onnx_cross applies them
 CROSS_SPREAD_POINTS = 0.5
 CROSS_MSE_SPREAD_PCT = 0.5

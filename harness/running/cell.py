@@ -274,6 +274,12 @@ def run(job: dict) -> dict:
         from harness.checks import onnx_parity
 
         result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir, native_infer_ms=timing["infer_ms"])
+
+    # -- deployment export (torch.export, SavedModel, jax.export) loaded back ------------------------
+    if job.get("deploy", True) and kind == "mnist":
+        from harness.checks import deploy_export
+
+        result["deploy"] = deploy_export.check(module, model, spec, data, cell_dir)
     result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)
     result["timing"]["process_start_s"] = time.time() - t_process
     return result

@@ -48,6 +48,7 @@ class RunOptions:
     data_dir: str | None = None
     init: str = "native"
     onnx: bool = True
+    deploy: bool = True  # the deployment export round trip (torch.export, SavedModel, jax.export), MNIST only
     run_id: str = ""
     parity: bool = False  # record per-step losses and initial outputs (`dlrosetta parity`)
     profile_ops: bool = False  # each framework's profiler over a few steady-state steps (`--profile-ops`)
@@ -183,7 +184,8 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None, job: Job | None = N
     limit_gb = opts.max_memory_gb or default_max_memory_gb()
     payload = {"framework": cell.framework, "device": cell.device, "spec": row["spec"], "threads": opts.threads,
                "cell_dir": str(cell_dir.resolve()), "result_path": str(result_path.resolve()),
-               "data_dir": opts.data_dir, "onnx": opts.onnx and not job.repeat, "parity": opts.parity,
+               "data_dir": opts.data_dir, "onnx": opts.onnx and not job.repeat, "deploy": opts.deploy and not job.repeat,
+               "parity": opts.parity,
                "profile_ops": opts.profile_ops, "timing_only": bool(job.repeat), "repeat": job.repeat, "t_spawn": time.time()}
     (cell_dir / "job.json").write_text(json.dumps(payload, indent=1))
     log_path = cell_dir / "log.txt"
@@ -202,7 +204,7 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None, job: Job | None = N
     after = stability.machine_cpu()
     result = _read_json(result_path)
     if result:
-        for key in ("metrics", "timing", "memory", "onnx", "threads", "stability", "divergence", "ops_profile"):
+        for key in ("metrics", "timing", "memory", "onnx", "deploy", "threads", "stability", "divergence", "ops_profile"):
             if key in result:
                 row[key] = result[key] if result[key] is not None else row.get(key)
         row["status"], row["error"] = result.get("status"), result.get("error")

@@ -17,7 +17,8 @@ from harness.matrix.registry import slug_of
 CURVES = {"train_loss_curve": "train_loss", "loss_curve": "train_loss", "test_loss_curve": "test_loss",
           "test_accuracy_curve": "test_accuracy"}
 # the row's blocks whose numbers are logged once per process, and the prefix they get
-SUMMARIES = {"metrics": "final", "timing": "time", "memory": "memory", "onnx": "onnx", "stability": "stability"}
+SUMMARIES = {"metrics": "final", "timing": "time", "memory": "memory", "onnx": "onnx", "deploy": "deploy",
+             "stability": "stability"}
 SKIP_SUMMARY = {"thresholds", "limit_gb", "batches"}  # settings and per-batch detail, not results
 
 

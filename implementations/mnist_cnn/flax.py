@@ -4,7 +4,7 @@ import flax.linen as nn
 from flax import nnx
 
 from implementations.mnist_mlp.flax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/flax.py
-    count_params, export_onnx, linen_state, loss_fn, predict, restore, save, train, train_step, with_init)
+    count_params, export_deploy, export_onnx, load_deploy, linen_state, loss_fn, predict, restore, save, train, train_step, with_init)
 
 VARIANTS = {
     "nnx": "flax.nnx Module (nnx.Conv, nnx.max_pool) + nnx.Optimizer + @nnx.jit train_step",

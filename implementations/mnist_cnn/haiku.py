@@ -4,7 +4,7 @@ import haiku as hk
 import jax
 
 from implementations.mnist_mlp.haiku import (  # noqa: F401 - for the harness  # concepts-from: mnist_mlp/haiku.py
-    count_params, export_onnx, init_model, loss_fn, predict, restore, save, train, train_step)
+    count_params, export_deploy, export_onnx, load_deploy, init_model, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"transform": "hk.transform(forward) with hk.Conv2D + hk.max_pool, optax.adam, @jax.jit step"}
 

@@ -7,7 +7,7 @@ import jax
 from jax import lax
 
 from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
-    Model, count_params, export_onnx, init_params, loss_fn, predict, restore, save, train, train_step)
+    Model, count_params, export_deploy, export_onnx, load_deploy, init_params, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"jit": "params pytree + lax.conv_general_dilated + optax.adam in one @jax.jit train_step"}
 

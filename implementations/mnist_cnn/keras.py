@@ -3,8 +3,8 @@ import keras
 
 # trained exactly like the MLP: compile, one fit over the harness's batches, same predict/save/export
 # (on JAX the exported MaxPool has a 4-axis window that onnxruntime rejects: the cell reports it)
-from implementations.mnist_mlp.keras import (count_params, export_onnx, load, loss_fn, predict,  # noqa: F401
-                                             save, train, with_shared_init)  # concepts-from: mnist_mlp/keras.py
+from implementations.mnist_mlp.keras import (count_params, export_deploy, export_onnx, load, load_deploy,  # noqa: F401
+                                             loss_fn, predict, save, train, with_shared_init)  # concepts-from: mnist_mlp/keras.py
 
 VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",

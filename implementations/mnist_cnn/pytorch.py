@@ -5,7 +5,7 @@ from torch import nn
 from harness.matrix.init import dense_rows_nhwc_to_nchw, shared_params
 # trained exactly like the MLP: the loss, step, loop, predict, save and export come from its file
 from implementations.mnist_mlp.pytorch import (  # noqa: F401  # concepts-from: mnist_mlp/pytorch.py
-    copy_weights, count_params, device_of, export_onnx, predict, save, train)
+    copy_weights, count_params, device_of, export_deploy, export_onnx, load_deploy, predict, save, train)
 
 VARIANTS = {
     "eager": "in-memory tensors sliced per batch, eager mode",

@@ -2,7 +2,7 @@
 (loss, Adam update op, Session loop, Saver, export: imported from the MLP file)."""
 # first: the MLP module sets TF_USE_LEGACY_KERAS for the legacy_layers variant before TensorFlow loads
 from implementations.mnist_mlp.tf1 import (  # noqa: F401 - the harness calls them  # concepts-from: mnist_mlp/tf1.py
-    build_graph, count_params, dense, export_onnx, initializers, load, predict, save, train, weights)
+    build_graph, count_params, dense, export_deploy, export_onnx, initializers, load, load_deploy, predict, save, train, weights)
 
 import tensorflow as tf  # noqa: E402
 

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from harness.matrix.init import shared_params
 from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls them  # concepts-from: mnist_mlp/tf2.py
-    Dense, count_params, export_onnx, predict, restore, save, train, variables)
+    Dense, count_params, export_deploy, export_onnx, load_deploy, predict, restore, save, train, variables)
 
 VARIANTS = {
     "function": "in-memory tensors, batches gathered by index, @tf.function train step",

@@ -12,6 +12,7 @@ from flax import nnx, serialization
 from flax.training import train_state
 
 from harness.matrix.init import shared_params
+from implementations.mnist_mlp.jax import export_function, load_deploy  # noqa: F401 - plain JAX: the same for Flax
 
 VARIANTS = {
     "nnx": "flax.nnx Module + nnx.Optimizer + @nnx.jit train_step (Flax's current API)",
@@ -171,3 +172,13 @@ def export_onnx(model, path, example):
     fn = functools.partial(linen_logits, model) if isinstance(model, train_state.TrainState) else model
     to_onnx(fn, [("B", *example.shape[1:])], return_mode="file", output_path=path)  # concept: export
     return {"exporter": "jax2onnx.to_onnx"}
+
+
+# %% deploy
+def export_deploy(model, path, example):
+    # jax.export traces a function of x; a linen model binds its params (not the TrainState, whose optimizer
+    # moments would become constants too), an nnx Module is called as is (its parameters, read while tracing,
+    # become constants of the exported program)
+    linen = isinstance(model, train_state.TrainState)
+    fn = functools.partial(model.apply_fn, {"params": model.params}) if linen else model
+    return export_function(fn, path, example)  # concept: deploy

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from harness.matrix.init import shared_params
 from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
-    Model, count_params, export_onnx, loss_fn, predict, restore, save, train, train_step)
+    Model, count_params, export_deploy, export_onnx, load_deploy, loss_fn, predict, restore, save, train, train_step)
 
 VARIANTS = {"transform": "hk.transform(forward) -> pure init/apply + optax.adam + @jax.jit train_step"}
 

@@ -107,3 +107,28 @@ def export_onnx(model, path, example):
     to_onnx(functools.partial(model.apply, model.params), [("B", *example.shape[1:])],  # concept: export
             return_mode="file", output_path=path)
     return {"exporter": "jax2onnx.to_onnx"}
+
+
+# %% deploy
+def export_function(fn, path, example):
+    """jax.export: `fn` traced once to StableHLO, with the batch axis symbolic, serialized to bytes. The
+    weights `fn` closes over become constants of the program: the file is the whole model."""
+    from jax import export
+
+    batch = export.symbolic_shape("batch")  # a dimension variable: one program for every batch size
+    exported = export.export(jax.jit(fn))(jax.ShapeDtypeStruct((*batch, *example.shape[1:]), jnp.float32))
+    with open(path + ".jax_export", "wb") as f:
+        f.write(exported.serialize())  # concept: deploy
+    return {"exporter": "jax.export.export + serialize (StableHLO)", "file": path + ".jax_export"}
+
+
+def export_deploy(model, path, example):
+    return export_function(functools.partial(model.apply, model.params), path, example)
+
+
+def load_deploy(file):
+    from jax import export
+
+    with open(file, "rb") as f:
+        exported = export.deserialize(bytearray(f.read()))  # concept: deploy
+    return lambda x: np.asarray(exported.call(x))  # compiled for this machine on the first call

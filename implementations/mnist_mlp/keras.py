@@ -106,3 +106,41 @@ def export_onnx(model, path, example):
     # TorchScript exporter on PyTorch. The input signature comes from keras.Input: batch axis None.
     model.export(path, format="onnx", verbose=False)  # concept: export
     return {"exporter": f"keras model.export(format='onnx'), {keras.backend.backend()} backend"}
+
+
+# %% deploy
+def export_deploy(model, path, example):
+    # each backend's own serving format: a SavedModel from Keras itself on TensorFlow, and on JAX and
+    # PyTorch the backend's exporter, which takes the model as that backend sees it
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        model.export(path, format="tf_saved_model", verbose=False)  # the `serve` endpoint  # concept: deploy
+        return {"exporter": "keras model.export(format='tf_saved_model')", "file": path}
+    if backend == "jax":
+        from implementations.mnist_mlp.jax import export_function
+
+        # stateless_call: the model as a pure function of its variables' values, bound here
+        values = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables])
+        return export_function(lambda x: model.stateless_call(*values, x, training=False)[0],  # concept: deploy
+                               path, example) | {"exporter": "jax.export of model.stateless_call"}
+    import torch  # on PyTorch a Keras model is an nn.Module: torch.export takes it
+
+    batch = torch.export.Dim("batch")  # Keras's forward(*args): the dynamic axis of args[0]'s batch
+    program = torch.export.export(model.eval(), (torch.from_numpy(example),), dynamic_shapes=(({0: batch},),))
+    torch.export.save(program, path + ".pt2")  # concept: deploy
+    return {"exporter": "torch.export.export + torch.export.save (.pt2)", "file": path + ".pt2"}
+
+
+def load_deploy(file):
+    if file.endswith(".jax_export"):
+        from implementations.mnist_mlp.jax import load_deploy as load_jax_export
+
+        return load_jax_export(file)
+    if file.endswith(".pt2"):
+        from implementations.mnist_mlp.pytorch import load_deploy as load_pt2
+
+        return load_pt2(file)
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(file)  # concept: deploy
+    return lambda x: loaded.serve(tf.constant(x)).numpy()

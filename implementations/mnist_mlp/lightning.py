@@ -6,6 +6,8 @@ import torch
 from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
 from implementations.mnist_mlp import pytorch
+# a LightningModule is an nn.Module: torch.export takes it as it is, like the PyTorch column's model
+from implementations.mnist_mlp.pytorch import export_deploy, load_deploy  # noqa: F401  # concept: deploy
 
 VARIANTS = {
     "trainer": "LightningModule (training_step, configure_optimizers) + Trainer.fit",

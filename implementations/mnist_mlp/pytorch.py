@@ -135,3 +135,21 @@ def export_onnx(model, path, example):
     torch.onnx.export(model, (example,), path, dynamo=True,  # concept: export
                       input_names=["x"], output_names=["logits"], dynamic_shapes={"x": {0: batch}})
     return {"exporter": "torch.onnx.export (dynamo)"}
+
+
+# %% deploy
+def export_deploy(model, path, example):
+    # torch.export traces forward once into a graph of ATen ops with the weights inside: the .pt2 file
+    # loads without this file's MLP class (ONNX above is the same graph for another runtime)
+    model.eval()
+    example = torch.from_numpy(example).to(next(model.parameters()).device)
+    batch = torch.export.Dim("batch")  # a symbolic size: one program for every batch
+    program = torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}})  # by forward's arg name
+    torch.export.save(program, path + ".pt2")  # concept: deploy
+    return {"exporter": "torch.export.export + torch.export.save (.pt2)", "file": path + ".pt2"}
+
+
+def load_deploy(file):
+    module = torch.export.load(file).module()  # an nn.Module again, the graph's own code  # concept: deploy
+    device = next(module.parameters()).device
+    return lambda x: module(torch.from_numpy(x).to(device)).detach().cpu().numpy()

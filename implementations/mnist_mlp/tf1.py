@@ -152,3 +152,21 @@ def export_onnx(model, path, example):
         model.sess, model.sess.graph.as_graph_def(), ["logits"])
     tf2onnx.convert.from_graph_def(frozen, input_names=["x:0"], output_names=["logits:0"], output_path=path)
     return {"exporter": "tf2onnx.convert.from_graph_def (frozen Session graph)"}
+
+
+# %% deploy
+def export_deploy(model, path, example):
+    # a SavedModel: the graph, the variables' values and a signature that names the input and output
+    # tensors, so TF Serving (or any TF program) feeds and fetches them without this file
+    with model.sess.graph.as_default():
+        tf.compat.v1.saved_model.simple_save(model.sess, path, inputs={"x": model.x},  # concept: deploy
+                                             outputs={"logits": model.logits})
+    return {"exporter": "tf.compat.v1.saved_model.simple_save (SavedModel)", "file": path}
+
+
+def load_deploy(file):
+    sess = tf.compat.v1.Session(graph=tf.Graph())  # a fresh graph: the SavedModel brings its own
+    meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], file)  # concept: deploy
+    signature = meta.signature_def["serving_default"]  # tensor names by the signature's keys
+    x, logits = signature.inputs["x"].name, signature.outputs["logits"].name
+    return lambda batch: sess.run(logits, feed_dict={x: batch})

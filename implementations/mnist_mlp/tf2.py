@@ -137,3 +137,22 @@ def export_onnx(model, path, example):
     tf2onnx.convert.from_function(tf.function(model.__call__), input_signature=signature,
                                   output_path=path)  # concept: export
     return {"exporter": "tf2onnx.convert.from_function"}
+
+
+# %% deploy
+def export_deploy(model, path, example):
+    # a SavedModel: the tf.Module's variables plus the traced graph of one tf.function, with an input
+    # signature (None: any batch size); loading it needs neither this class nor this file
+    serve = tf.function(model.__call__, input_signature=[tf.TensorSpec([None, *example.shape[1:]], tf.float32)])
+    tf.saved_model.save(model, path, signatures={"serving_default": serve})  # concept: deploy
+    return {"exporter": "tf.saved_model.save (SavedModel)", "file": path}
+
+
+def load_deploy(file):
+    loaded = tf.saved_model.load(file)  # concept: deploy
+    serve = loaded.signatures["serving_default"]  # keyword inputs in, a dict of outputs out
+
+    def run(x):  # holds `loaded`: a signature does not keep the variables it reads alive
+        return next(iter(serve(x=tf.constant(x)).values())).numpy()  # x: __call__'s argument name
+
+    return run

@@ -19,7 +19,7 @@ def test_every_task_and_every_implementation_file_is_a_column():
         modules = {info.module for fw, info in FRAMEWORKS.items() if impl_path(task, fw) is not None}
         assert modules, f"{task}: no implementation file"
         assert set(MARKED[task]) == modules
-        for row in crosswalk.table(MARKED[task], crosswalk.load_marks).values():
+        for row in crosswalk.table(MARKED[task], crosswalk.load_marks, task).values():
             assert set(row) == modules
 
 
@@ -31,7 +31,7 @@ def test_no_column_leaves_a_concept_unexplained(task):
 @pytest.mark.parametrize("task", TASKS)
 def test_every_concept_is_a_row_or_said_not_to_apply(task):
     assert crosswalk.uncovered(task, MARKED[task], crosswalk.load_marks) == []
-    rows = crosswalk.table(MARKED[task], crosswalk.load_marks)
+    rows = crosswalk.table(MARKED[task], crosswalk.load_marks, task)
     for concept, row in rows.items():
         for key, cell in row.items():
             assert cell.marks or (cell.absent and cell.absent.strip()), (task, concept, key)
