@@ -8,6 +8,7 @@ from harness.matrix.registry import enumerate_cells
 from harness.matrix.tasks import make_spec
 from harness.measuring.measure import Recorder
 from implementations.tanh_regression import numpy as tanh_numpy
+from tanh_family import check_tanh_column
 
 
 def float64_model(spec):
@@ -95,3 +96,7 @@ def test_numpy_trains_below_the_linear_fit_on_sin():
     model = tanh_numpy.train(tanh_numpy.build_model(spec), spec, data, Recorder("linreg", epochs=spec.epochs))
     test_mse = float(np.mean((tanh_numpy.predict(model, data.x_test) - data.y_test) ** 2))
     assert test_mse < 0.25 * data_mod.closed_form(data)["test_mse"]
+
+
+def test_numpy_column_through_the_runner(run_cells):
+    check_tanh_column(run_cells, "numpy")
