@@ -248,13 +248,19 @@ def test_float32_floor_widens_the_curve_threshold():
 
 
 # -- the whole command, framework-free ---------------------------------------------------------------
-def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
-    out = tmp_path / "parity"
-    code = cli.main(["parity", "--tasks", "linear_regression", "--frameworks", "numpy", "--steps", "20",
+def numpy_parity(out, task: str, steps: int) -> list[dict]:
+    """`dlrosetta parity` of the numpy column of `task`: its column rows (the run must pass)."""
+    code = cli.main(["parity", "--tasks", task, "--frameworks", "numpy", "--steps", str(steps),
                      "--profile", "smoke", "--out", str(out), "--no-progress"])
     rows = [json.loads(line) for line in (out / parity.PARITY_FILE).read_text().splitlines()]
     columns = [r for r in rows if r["kind"] == "column"]
     assert code == 0, [r["failures"] for r in columns]
+    return columns
+
+
+def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
+    out = tmp_path / "parity"
+    columns = numpy_parity(out, "linear_regression", 20)
     assert len(columns) == 1 and columns[0]["status"] == "ok"
     m = columns[0]["metrics"]
     assert m["steps_recorded"] == 20
@@ -273,12 +279,7 @@ def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
 def test_parity_numpy_tanh_regression_both_optimizers(tmp_path):
     """The hand-written numpy column against the float64 reference, SGD full-batch and Adam mini-batch:
     the first step within 1e-5, 100 steps within 1e-3 (measured: a few 1e-7)."""
-    out = tmp_path / "parity"
-    code = cli.main(["parity", "--tasks", "tanh_regression", "--frameworks", "numpy", "--steps", "100",
-                     "--profile", "smoke", "--out", str(out), "--no-progress"])
-    rows = [json.loads(line) for line in (out / parity.PARITY_FILE).read_text().splitlines()]
-    columns = [r for r in rows if r["kind"] == "column"]
-    assert code == 0, [r["failures"] for r in columns]
+    columns = numpy_parity(tmp_path / "parity", "tanh_regression", 100)
     assert sorted((r["mode"], r["variant"]) for r in columns) == [
         ("adam-minibatch", "modules"), ("adam-minibatch", "sequential"), ("full-batch", "modules"),
         ("full-batch", "sequential")]
