@@ -106,7 +106,7 @@ def build_parser() -> Parser:
                      help="with --executor ray: the cluster to join (default: start an embedded local one)")
 
     par = sub.add_parser("parity", help="train every column from the same weights and compare loss curves")
-    add_selection(par, default_tasks="mnist_mlp,mnist_cnn,linear_regression")
+    add_selection(par, default_tasks="mnist_mlp,mnist_cnn,linear_regression,tanh_regression")
     add_run_options(par)
     par.add_argument("--steps", type=number_type(int, 1), default=100, help="training steps per column (default 100)")
 

@@ -8,8 +8,8 @@ from reports import charts
 from reports.data import Run, get, host_label, machines, number, params_text, series_label, task_title
 from reports.format import Col, Table, fmt_num, fmt_value, ms, table
 
-NAV_TITLES = {"x2_descent": "x²", "linear_regression": "Linear regression", "mnist_mlp": "MNIST MLP",
-              "mnist_cnn": "MNIST CNN"}
+NAV_TITLES = {"x2_descent": "x²", "linear_regression": "Linear regression", "tanh_regression": "Tanh regression",
+              "mnist_mlp": "MNIST MLP", "mnist_cnn": "MNIST CNN"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -335,6 +335,62 @@ def linreg_section(run: Run, task: str) -> dict:
             "table": table(LINREG_COLS, trows, f"{task}.csv"), "agreement": agreement}
 
 
+TANH_VS_LINEAR_COLS = [
+    Col("framework", "framework"), Col("variant", "variant"), Col("dataset", "dataset"), Col("mode", "mode"),
+    Col("test_mse", "tanh test MSE", "num"), Col("closed_form", "least-squares line, test MSE", "num",
+                                                   "the best linear model on the same split (numpy lstsq)"),
+    Col("ratio", "tanh / linear", "num"),
+    Col("linreg_test_mse", "linear_regression column, test MSE", "num",
+        "the same framework's linear_regression cell on this dataset (full-batch, its primary variant), if in the run"),
+]
+TANH_PARAM_COLS = [
+    Col("framework", "framework"), Col("dataset", "dataset"), Col("modules", "modules: parameters", "int"),
+    Col("sequential", "sequential: parameters", "int"), Col("expected", "spec: d·H + 2H + 1", "int"),
+    Col("equal", "all equal"),
+]
+
+
+def tanh_section(run: Run, task: str) -> dict:
+    """Linear regression's section (train-loss curves, step times, cells), plus the test-loss curves, the
+    test MSE against a linear model's on the same split, and each variant's parameter count."""
+    body = linreg_section(run, task)
+    ok = [r for r in run.rows if r.get("task") == task and r.get("status") == "ok" and not r.get("params")]
+    datasets = list(dict.fromkeys(r.get("dataset") for r in ok))
+    tests = [charts.curves([r for r in ok if r.get("dataset") == ds and r.get("mode") == mode],
+                           lambda r: get(r, "metrics.test_loss_curve"), f"Test loss — {ds}, {mode}",
+                           "MSE (log scale)", log=True, wide=False,
+                           note="the test split's MSE after every epoch (the harness's evaluation, timed apart)")
+             for ds in datasets for mode in ("full-batch", "adam-full-batch")]
+    body["groups"][0]["charts"][len(datasets):len(datasets)] = [c for c in tests if c]
+    linear = {(r.get("framework"), r.get("dataset")): get(r, "metrics.test_mse") for r in run.rows
+              if r.get("task") == "linear_regression" and r.get("status") == "ok" and r.get("mode") == "full-batch"
+              and not r.get("params") and not r.get("secondary")}
+    vs = []
+    for r in ok:
+        mse, cf = number(get(r, "metrics.test_mse")), number(get(r, "metrics.closed_form_test_mse"))
+        vs.append({"framework": r.get("framework"), "variant": r.get("variant"), "dataset": r.get("dataset"),
+                   "mode": r.get("mode"), "test_mse": mse, "closed_form": cf,
+                   "ratio": mse / cf if mse is not None and cf else None,
+                   "linreg_test_mse": linear.get((r.get("framework"), r.get("dataset")))})
+    counts: dict = {}
+    for r in ok:
+        entry = counts.setdefault((r.get("framework"), r.get("dataset")), {"seen": set()})
+        entry[r.get("variant")] = get(r, "metrics.param_count")
+        entry["seen"].add(get(r, "metrics.param_count"))
+        entry["expected"] = get(r, "metrics.param_count_expected")
+    params = [{"framework": fw, "dataset": ds, "modules": e.get("modules"), "sequential": e.get("sequential"),
+               "expected": e["expected"], "equal": "yes" if e["seen"] == {e["expected"]} else "NO"}
+              for (fw, ds), e in counts.items()]
+    body["extra_tables"] = [t for t in (
+        table(TANH_VS_LINEAR_COLS, vs, f"{task}-vs-linear.csv", title="Test MSE against a linear model",
+              note="below 1: the tanh units fit what no straight line can (sin(3x)); California's features "
+                   "are nearly linear in the target, so the gain is smaller"),
+        table(TANH_PARAM_COLS, params, f"{task}-params.csv", title="Parameter count of each variant",
+              note="count_params of the built model, each framework's own way (parameters(), "
+                   "trainable_variables, count_params, the pytree's leaves), against the spec")) if t]
+    return body
+
+
 def linreg_agreement(ok: list[dict], datasets: list) -> Table | None:
     """Full-batch loss curves across frameworks: per column, the largest relative deviation (over
     epochs) from the median of all columns at that epoch."""
@@ -405,7 +461,9 @@ def task_sections(run: Run) -> list[dict]:
         if not any(r.get("task") == task and r.get("status") not in ("not_applicable", "unavailable")
                    for r in run.rows):
             continue
-        body = {"x2": x2_section, "linreg": linreg_section, "mnist": mnist_section}[kind](run, task)
+        section = tanh_section if task == "tanh_regression" else {
+            "x2": x2_section, "linreg": linreg_section, "mnist": mnist_section}[kind]
+        body = section(run, task)
         out.append({"task": task, "title": task_title(task), "nav": NAV_TITLES.get(task, task_title(task)),
                     "description": TASKS[task].description, **body})
     return out

@@ -8,7 +8,7 @@ from harness import cli
 from harness.checks.parity import FIRST_STEP_RTOL, PARITY_FILE
 from harness.matrix.registry import NOT_APPLICABLE
 
-TASKS = ("mnist_mlp", "mnist_cnn", "linear_regression")
+TASKS = ("mnist_mlp", "mnist_cnn", "linear_regression", "tanh_regression")
 STEPS = 5
 
 

@@ -274,6 +274,13 @@ def synthetic_raw(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return x, y[:, 0], a, b
 
 
+def sin_raw(spec) -> tuple[np.ndarray, np.ndarray]:
+    """x ~ U(-1, 1), y = sin(3x) + noise: one period of a sine, which no straight line fits."""
+    rng = np.random.default_rng([spec.seed, 3])
+    x = rng.uniform(-1.0, 1.0, size=(spec.n, 1))
+    return x, np.sin(3.0 * x[:, 0]) + spec.noise * rng.normal(size=spec.n)
+
+
 def linreg_data(spec, explicit_dir=None) -> Data:
     """Seeded train/test split, features standardised with the training statistics."""
     info: dict = {"dataset": spec.dataset}
@@ -285,6 +292,8 @@ def linreg_data(spec, explicit_dir=None) -> Data:
     elif spec.dataset == "california":
         x, y = california_raw(explicit_dir)
         info["features"] = list(CALIFORNIA_FEATURES)
+    elif spec.dataset == "sin":
+        x, y = sin_raw(spec)
     else:
         raise DataError(f"unknown linear-regression dataset {spec.dataset!r}")
     perm = np.random.default_rng(spec.seed).permutation(len(x))
@@ -328,6 +337,6 @@ def load(spec, explicit_dir=None) -> Data | None:
     kind = getattr(spec, "task", "")
     if kind == "x2_descent":
         return None
-    if kind == "linear_regression":
+    if kind in ("linear_regression", "tanh_regression"):  # the same split and standardisation
         return linreg_data(spec, explicit_dir)
     return mnist_data(spec, explicit_dir)

@@ -27,7 +27,9 @@ def shared_params(spec) -> list[dict[str, np.ndarray]]:
     if spec.task == "linear_regression":
         d = spec.d
         return [{"kernel": np.zeros((d, 1), np.float32), "bias": np.zeros((1,), np.float32)}]
-    if spec.model == "cnn":
+    if spec.task == "tanh_regression":
+        sizes = (spec.d, spec.hidden, 1)
+    elif spec.model == "cnn":
         k, channels = spec.kernel_size, spec.input_shape[2]
         for filters in spec.conv_filters:
             kernel = glorot_uniform(rng, (k, k, channels, filters), k * k * channels, k * k * filters)

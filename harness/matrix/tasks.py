@@ -86,6 +86,46 @@ class LinRegSpec:
 
 
 # --------------------------------------------------------------------------------------------------
+# Tanh regression: input d -> hidden H (tanh) -> 1 output, MSE
+# --------------------------------------------------------------------------------------------------
+# "sin": x ~ U(-1, 1), y = sin(3x) + noise, a curve no straight line fits; "california": linear
+# regression's split and standardisation, so the two tasks' test MSEs compare on the same rows.
+TANH_DATASETS = ("sin", "california")
+# mode -> optimizer and batch: plain SGD or Adam, on the whole training set or on mini-batches of 32
+TANH_MODE_SETTINGS = {
+    "full-batch": dict(optimizer="sgd", lr=0.1, batch_size=None),
+    "minibatch": dict(optimizer="sgd", lr=0.1, batch_size=32),
+    "adam-full-batch": dict(optimizer="adam", lr=0.01, batch_size=None),
+    "adam-minibatch": dict(optimizer="adam", lr=0.01, batch_size=32),
+}
+TANH_MODES = tuple(TANH_MODE_SETTINGS)
+TANH_LR_OVERRIDES = {("california", "minibatch"): 0.01, ("california", "adam-minibatch"): 0.003}  # its outliers again (see LINREG_LR_OVERRIDES)
+TANH_EPOCHS = {  # profile -> batching -> epochs
+    "smoke": {"full-batch": 100, "minibatch": 2},
+    "quick": {"full-batch": 200, "minibatch": 5},
+    "full": {"full-batch": 1000, "minibatch": 10},
+}
+
+
+@dataclass(frozen=True)
+class TanhSpec(LinRegSpec):
+    task: str = "tanh_regression"
+    dataset: str = "sin"
+    d: int = 1  # 1 for sin, 8 for california
+    hidden: int = 32  # H tanh units
+    optimizer: str = "sgd"  # "sgd" | "adam"
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float | None = None  # None: each framework's default; `--init shared`: 1e-8 everywhere
+    init: str = "native"  # "native": each framework's initialiser; "shared": the spec's weights
+
+    @property
+    def param_count(self) -> int:
+        """d·H + H weights and biases into the hidden layer, H + 1 out of it (sin: 97, california: 321)."""
+        return self.d * self.hidden + self.hidden + self.hidden + 1
+
+
+# --------------------------------------------------------------------------------------------------
 # MNIST MLP and CNN
 # --------------------------------------------------------------------------------------------------
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -194,10 +234,11 @@ MNIST_PROFILES = {  # profile -> task -> overrides
 # under `full` MNIST trains them for 100 steps (12,800 images, one epoch) — enough for a steady-state
 # step time, which is what they show; accuracy targets are the primary variant's. `full` runs linear
 # regression in full-batch mode only (the SGD and mini-batch modes are in `quick` and `smoke`).
+# Tanh regression is a regression task too ("linreg" kind): its secondary variants run on "sin" full-batch.
 SECONDARY = {
     "smoke": {},
-    "quick": {"linreg": {"datasets": ("synthetic",), "modes": ("full-batch",)}},
-    "full": {"linreg": {"datasets": ("synthetic",), "modes": ("full-batch",)},
+    "quick": {"linreg": {"datasets": ("synthetic", "sin"), "modes": ("full-batch",)}},
+    "full": {"linreg": {"datasets": ("synthetic", "sin"), "modes": ("full-batch",)},
              "mnist": {"spec": {"epochs": 1, "train_subset": 12800, "target_accuracy": None}}},
 }
 PRIMARY_MODES = {"full": ("full-batch",)}  # linear-regression modes of the default matrix, per profile
@@ -235,6 +276,11 @@ TASKS: dict[str, Task] = {
         datasets=LINREG_DATASETS, modes=LINREG_MODES,
         description="MSE, standardised features, zero init; full-batch, SGD (batch 1), mini-batch (32)",
     ),
+    "tanh_regression": Task(
+        "tanh_regression", "Tanh regression d-H-1", "linreg", datasets=TANH_DATASETS, modes=TANH_MODES,
+        description="input d -> 32 tanh units -> 1 output, MSE; SGD or Adam, full-batch or mini-batch (32); "
+                    "sin(3x) + noise (1-D) and California housing",
+    ),
     "mnist_mlp": Task(
         "mnist_mlp", "MNIST MLP 784-256-128-10", "mnist", datasets=IDX_DATASETS,
         description="ReLU, Adam 1e-3, softmax cross-entropy on logits; 235,146 parameters",
@@ -262,6 +308,21 @@ def make_spec(task: str, profile: str = "full", dataset: str | None = None, mode
         raise SpecError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     if kind == "x2":
         cls, values = X2Spec, {}
+    elif task == "tanh_regression":
+        dataset, mode = dataset or "sin", mode or "full-batch"
+        if dataset not in TANH_DATASETS:
+            raise SpecError(f"unknown dataset {dataset!r} for {task}; choose from {', '.join(TANH_DATASETS)}")
+        if mode not in TANH_MODES:
+            raise SpecError(f"unknown mode {mode!r} for {task}; choose from {', '.join(TANH_MODES)}")
+        values = dict(dataset=dataset, mode=mode, init=init, **TANH_MODE_SETTINGS[mode])
+        values["lr"] = TANH_LR_OVERRIDES.get((dataset, mode), values["lr"])
+        values["epochs"] = TANH_EPOCHS[profile]["full-batch" if values["batch_size"] is None else "minibatch"]
+        values["d"] = LINREG_FEATURES.get(dataset, 1)
+        if profile == "smoke":
+            values["n"] = 512
+        if init == "shared":
+            values["adam_eps"] = 1e-8
+        cls = TanhSpec
     elif kind == "linreg":
         dataset = dataset or "synthetic"
         mode = mode or "full-batch"
@@ -305,8 +366,9 @@ def spec_from_dict(values: dict):
     values = dict(values)
     kind = get_task(values["task"]).kind
     cls = {"x2": X2Spec, "linreg": LinRegSpec, "mnist": MnistSpec}[kind]
+    cls = TanhSpec if values["task"] == "tanh_regression" else cls
     for key in ("input_shape", "hidden", "conv_filters"):
-        if key in values and values[key] is not None:
+        if isinstance(values.get(key), list):  # JSON gives lists back (tanh's `hidden` is an int)
             values[key] = tuple(values[key])
     return cls(**values)
 

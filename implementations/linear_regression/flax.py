@@ -87,12 +87,16 @@ def save(model, path):
         f.write(serialization.to_bytes(nnx.to_pure_dict(nnx.state(model))))  # concept: save-load
 
 
-def load(spec, path):
-    model = build_model(spec)
-    with open(path + ".msgpack", "rb") as f:
-        state = serialization.msgpack_restore(f.read())
+def restore(model, path):
+    with open(path + ".msgpack", "rb") as f:  # the model's own pure dict is the template: it gives back
+        # the keys' types (nnx.Sequential's layers are 0, 1, 2; msgpack stores every key as a string)
+        state = serialization.from_bytes(nnx.to_pure_dict(nnx.state(model)), f.read())
     nnx.update(model, state)  # a pure dict updates the matching Variables  # concept: save-load
     return model
+
+
+def load(spec, path):
+    return restore(build_model(spec), path)
 
 
 # %% export

@@ -30,7 +30,7 @@ def test_cli_entry_point_exit_code():
     proc = subprocess.run([sys.executable, "-m", "harness", "run", "--tasks", "nope"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("dlrosetta: error: unknown task 'nope'; choose from x2_descent, "
-                                   "linear_regression, mnist_mlp, mnist_cnn")
+                                   "linear_regression, tanh_regression, mnist_mlp, mnist_cnn")
 
 
 def test_list_json_shows_every_cell_and_importability(capsys):

@@ -93,16 +93,17 @@ def tiny_specs():
     return [make_spec("mnist_cnn", "smoke", init="shared", input_shape=(9, 9, 2), conv_filters=(3, 4),
                       num_classes=3),
             make_spec("mnist_mlp", "smoke", init="shared", input_shape=(3, 3, 1), hidden=(5, 4), num_classes=3),
-            make_spec("linear_regression", "smoke", init="shared")]
+            make_spec("linear_regression", "smoke", init="shared"),
+            make_spec("tanh_regression", "smoke", dataset="california", init="shared", hidden=4)]
 
 
-@pytest.mark.parametrize("spec", tiny_specs(), ids=["cnn", "mlp", "linreg"])
+@pytest.mark.parametrize("spec", tiny_specs(), ids=["cnn", "mlp", "linreg", "tanh"])
 def test_backward_matches_finite_differences(spec):
     params = parity.reference_params(spec)
     for layer in params:  # away from the symmetric start, so every path carries gradient
         for value in layer.values():
             value += RNG.normal(size=value.shape) * 0.3
-    if spec.task == "linear_regression":
+    if spec.task in ("linear_regression", "tanh_regression"):
         x, y = RNG.normal(size=(6, spec.d)), RNG.normal(size=(6, 1))
     else:
         x = RNG.normal(size=(5, *spec.input_shape)) if spec.model == "cnn" else RNG.normal(size=(5, spec.input_size))
@@ -247,13 +248,19 @@ def test_float32_floor_widens_the_curve_threshold():
 
 
 # -- the whole command, framework-free ---------------------------------------------------------------
-def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
-    out = tmp_path / "parity"
-    code = cli.main(["parity", "--tasks", "linear_regression", "--frameworks", "numpy", "--steps", "20",
+def numpy_parity(out, task: str, steps: int) -> list[dict]:
+    """`dlrosetta parity` of the numpy column of `task`: its column rows (the run must pass)."""
+    code = cli.main(["parity", "--tasks", task, "--frameworks", "numpy", "--steps", str(steps),
                      "--profile", "smoke", "--out", str(out), "--no-progress"])
     rows = [json.loads(line) for line in (out / parity.PARITY_FILE).read_text().splitlines()]
     columns = [r for r in rows if r["kind"] == "column"]
     assert code == 0, [r["failures"] for r in columns]
+    return columns
+
+
+def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
+    out = tmp_path / "parity"
+    columns = numpy_parity(out, "linear_regression", 20)
     assert len(columns) == 1 and columns[0]["status"] == "ok"
     m = columns[0]["metrics"]
     assert m["steps_recorded"] == 20
@@ -267,6 +274,20 @@ def test_parity_numpy_linear_regression_matches_the_reference(tmp_path):
     # and without --resume the dir is not overwritten
     assert cli.main(["parity", "--tasks", "linear_regression", "--frameworks", "numpy", "--steps", "20",
                      "--profile", "smoke", "--out", str(out), "--no-progress"]) == 2
+
+
+def test_parity_numpy_tanh_regression_both_optimizers(tmp_path):
+    """The hand-written numpy column against the float64 reference, SGD full-batch and Adam mini-batch:
+    the first step within 1e-5, 100 steps within 1e-3 (measured: a few 1e-7)."""
+    columns = numpy_parity(tmp_path / "parity", "tanh_regression", 100)
+    assert sorted((r["mode"], r["variant"]) for r in columns) == [
+        ("adam-minibatch", "modules"), ("adam-minibatch", "sequential"), ("full-batch", "modules"),
+        ("full-batch", "sequential")]
+    for r in columns:
+        m = r["metrics"]
+        assert m["steps_recorded"] >= 100 and m["first_step_rel_dev"] <= 1e-5, r["cell"]
+        assert r["thresholds"]["curve_rel"] == 1e-3 and m["curve_rel_dev_vs_reference"] <= 1e-5, r["cell"]
+        assert m["update_rule"] == ("sqrt_vhat" if r["mode"] == "adam-minibatch" else "gd")
 
 
 WRONG = textwrap.dedent('''

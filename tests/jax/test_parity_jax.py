@@ -1,5 +1,5 @@
 """`dlrosetta parity` for the jax family: every column starts from the shared weights and its
-first-step loss equals the numpy float64 reference within 1e-5 relative (MLP, CNN, linear regression).
+first-step loss equals the numpy float64 reference within 1e-5 relative (MLP, CNN, linear and tanh regression).
 Fails, never skips, where a framework is missing."""
 from parity_family import family_tests
 

@@ -1,0 +1,9 @@
+"""Tanh regression in the jax family's columns (tests/tanh_family.py). Fails, never skips, where one is missing."""
+import pytest
+
+from tanh_family import check_tanh_column
+
+
+@pytest.mark.parametrize("framework", ("jax", "flax", "haiku", "keras-jax"))
+def test_tanh_regression_learns_exports_and_counts_its_parameters(run_cells, framework):
+    check_tanh_column(run_cells, framework)
