@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 
 from harness.matrix.registry import FAMILIES, FRAMEWORKS, applicability, enumerate_cells, missing_packages, variants
-from harness.matrix.tasks import PROFILES, TASKS, SpecError, coerce_override, task_accepts
+from harness.matrix.tasks import PRECISIONS, PROFILES, TASKS, SpecError, coerce_override, task_accepts
 from harness.measuring import environment
 
 
@@ -89,6 +89,9 @@ def build_parser() -> Parser:
                      help="one cell per value of a spec setting, e.g. batch_size=32,128,512 (repeatable)")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a spec setting for every selected cell, e.g. epochs=1")
+    run.add_argument("--precision", type=csv_list, default=["fp32"], metavar="P1,P2",
+                     help=f"numerics of the MNIST cells, one cell per value: {', '.join(PRECISIONS)} (default fp32; "
+                          "mixed: float32 weights, bfloat16 compute; bf16: both in bfloat16)")
     run.add_argument("--repeat", type=number_type(int, 1, 1000), default=_env_int("DLROSETTA_REPEAT", 1),
                      help="processes per cell: 1 full run + N-1 timing-only, interleaved (default 1; env DLROSETTA_REPEAT)")
     run.add_argument("--rerun-disturbed", type=number_type(int, 0, 100), default=0, metavar="K",
@@ -251,6 +254,13 @@ def parse_overrides(tasks, items, multi: bool) -> list[tuple[str, list]]:
     return parsed
 
 
+def precisions(values: list[str]) -> list[str]:
+    bad = [v for v in values if v not in PRECISIONS]
+    if bad or not values:
+        raise UsageError(f"--precision: bad value {bad[0] if bad else ''!r}; choose from {', '.join(PRECISIONS)}")
+    return list(dict.fromkeys(values))
+
+
 def apply_params(cells):
     """Each cell keeps only the --set/--sweep settings its task has (x² has no epochs), once."""
     from dataclasses import replace
@@ -273,7 +283,7 @@ def cmd_list(args) -> int:
     cells, seconds = shard.select_shard(cells, args.shard, args.profile, costs_dir=args.costs)
     rows = []
     for c in cells:
-        na = applicability(c.task, c.framework, c.variant)
+        na = applicability(c.task, c.framework, c.variant, c.params)
         missing = missing_packages(c.framework)
         rows.append({"cell": c.key, "task": c.task, "framework": c.framework, "family": FRAMEWORKS[c.framework].family,
                      "variant": c.variant, "description": variants(c.task, c.framework).get(c.variant, ""),
@@ -328,6 +338,8 @@ def cmd_run(args) -> int:
     for key, values in sweeps:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
+    # --precision is a matrix dimension of the MNIST tasks; fp32 keeps the plain cell key (the default run's)
+    params = [p + ((("precision", v),) if v != "fp32" else ()) for p in params for v in precisions(args.precision)]
     from harness.matrix import shard
 
     cells = apply_params(enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"],
@@ -355,6 +367,7 @@ def cmd_run(args) -> int:
     prepare_out(out)
     env_info = environment.describe(threads, args.profile, sel["device"])
     env_info["settings"] = {"set": sorted(args.set), "sweep": sorted(args.sweep), "init": args.init}
+    env_info["precision"] = ",".join(precisions(args.precision))
     env_info["shard"] = args.shard
     env_info["run_id"] = _existing_run_id(out) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     env_info = environment.write(out, env_info)

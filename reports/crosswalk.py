@@ -42,9 +42,12 @@ CONCEPTS: dict[str, tuple[str, str]] = {
     "export": ("export (ONNX)", "how the model leaves the framework"),
     "deploy": ("deployment export", "the framework's own serving format, and how it loads back without the model code"),
     "seed": ("seeding", "where randomness comes from"),
+    "precision": ("precision (bf16 / mixed)", "how reduced precision is asked for, and what stays in float32"),
 }
 
 # task -> {concept: why no column of the task has it}; every other concept is a row of the task's table
+DEPLOYED_ON_MNIST = "the deployment exports (torch.export, SavedModel, jax.export) are checked on the MNIST models"
+PRECISION_ON_MNIST = "the precision modes (--precision mixed, bf16) are run on the MNIST models"
 NOT_IN_TASK: dict[str, dict[str, str]] = {
     "x2_descent": {
         "forward": "f(x) = x² has no inputs: f is the loss itself",
@@ -55,10 +58,16 @@ NOT_IN_TASK: dict[str, dict[str, str]] = {
         "export": "there is no model to export",
         "deploy": "there is no model to deploy",
         "seed": "nothing is random: x starts at the spec's x0",
+        "precision": PRECISION_ON_MNIST,
     },
     "linear_regression": {
         "seed": "A and b start at zero; the data and the batch order are the harness's: no column draws at random",
-        "deploy": "the deployment exports (torch.export, SavedModel, jax.export) are checked on the MNIST models",
+        "deploy": DEPLOYED_ON_MNIST,
+        "precision": PRECISION_ON_MNIST,
+    },
+    "tanh_regression": {
+        "deploy": DEPLOYED_ON_MNIST,
+        "precision": PRECISION_ON_MNIST,
     },
 }
 

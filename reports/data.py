@@ -65,7 +65,7 @@ def load_run(run_dir) -> Run:
 # the structural fields of a row and the types a reader relies on (anything else is read defensively)
 ROW_TYPES = {"cell": str, "task": str, "framework": str, "variant": (str, type(None)), "status": (str, type(None)),
              "params": (dict, type(None)), "metrics": (dict, type(None)), "timing": (dict, type(None)),
-             "memory": (dict, type(None)), "onnx": (dict, type(None)), "deploy": (dict, type(None)), "stability": (dict, type(None)),
+             "memory": (dict, type(None)), "onnx": (dict, type(None)), "deploy": (dict, type(None)), "precision": (dict, type(None)), "stability": (dict, type(None)),
              "spec": (dict, type(None)), "repeat": (int, type(None)), "dataset": (str, type(None)),
              "mode": (str, type(None)), "device": (str, type(None)), "error": (str, type(None))}
 

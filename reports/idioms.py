@@ -25,7 +25,7 @@ from reports.sources import SourceLinks
 
 MARKER = re.compile(r"^#\s*%%\s*([A-Za-z][\w-]*)")
 PREAMBLE = "setup"
-PHASE_ORDER = (PREAMBLE, "model", "loss", "step", "train", "evaluate", "save", "export", "deploy")
+PHASE_ORDER = (PREAMBLE, "model", "loss", "step", "train", "evaluate", "save", "export", "deploy", "precision")
 PHASE_TITLES = {
     PREAMBLE: "imports, variants",
     "model": "model",
@@ -36,6 +36,7 @@ PHASE_TITLES = {
     "save": "save / load",
     "export": "ONNX export",
     "deploy": "deployment export",
+    "precision": "precision (bf16 / mixed)",
 }
 CSS_CLASS = "hl"
 

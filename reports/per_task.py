@@ -95,7 +95,7 @@ def curve_charts(rows, label=series_label):
 
 def sweep_charts(all_rows: list[dict], task: str) -> list:
     swept = [r for r in all_rows if r.get("task") == task and r.get("status") == "ok" and r.get("params")]
-    keys = sorted({k for r in swept for k in r["params"]})
+    keys = sorted({k for r in swept for k in r["params"]} - {"precision"})  # precision: its own section
     out = []
     for key in keys:
         series: dict[str, list] = {}

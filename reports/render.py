@@ -24,7 +24,7 @@ from reports.format import clean, csv_href_frame, fmt_num, fmt_value
 from reports.ops import ops_section
 from reports.per_task import task_sections
 from reports.sections import (STATUS_LABELS, defaults_section, deploy_section, environment_section, matrix_section, onnx_section,
-                              parity_section, stability_banner)
+                              parity_section, precision_section, stability_banner)
 
 HERE = Path(__file__).resolve().parent
 
@@ -62,6 +62,7 @@ def render(run_dirs, output=None) -> Path:
         "tasks": task_sections(run),
         "onnx": onnx_section(run),
         "deploy": deploy_section(run),
+        "precision": precision_section(run),
         "parity": parity_section(run),
         "ops": ops_section(run),
         "defaults": defaults_section(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.matrix.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
-from harness.matrix.tasks import TASKS
+from harness.matrix.tasks import PRECISIONS, TASKS
 from harness.running.merge import host_of
 from reports import charts, idioms
 from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, host_label, number,
@@ -65,7 +65,7 @@ def environment_section(run: Run) -> dict:
         ("Device", env.get("device") or _common(run.rows, "device")),
         ("Threads", f"{threads} per framework (OMP/MKL/OpenBLAS/TF intra- and inter-op)" if threads else None),
         ("Thread APIs", ", ".join(thread_apis) or None),
-        ("Precision", env.get("precision")),
+        ("Precision", _precision_text(env)),
         ("Init", _common(run.rows, "init")),
         ("Git commit", env.get("git_commit")),
     ]
@@ -510,3 +510,61 @@ def _own_choice(fw: str) -> dict:
     return {"eps": eps, "placement": placement,
             "kernel": f"{kernel.group(1) if kernel else 'see the file'} kernels, {bias} biases (read from the file)",
             "source": f"{path.parent.name}/{path.name}: {summary}"}
+
+
+def _precision_text(env: dict) -> str | None:
+    text = {"float32": "fp32"}.get(env.get("precision"), env.get("precision"))  # older runs wrote "float32"
+    native = env.get("cpu_bf16")
+    if text and text != "fp32" and isinstance(native, list):
+        text += f" (CPU bfloat16 instructions: {', '.join(native)})" if native else \
+            " (this CPU has no bfloat16 instructions: bf16 is emulated)"
+    return text
+
+
+def precision_section(run: Run) -> dict | None:
+    """`--precision`: each MNIST cell's accuracy and steady-state step time per precision, side by side, with
+    the step time against the same cell's fp32 (the row's `precision` block proves the dtypes it trained in)."""
+    def asked(r):
+        return (r.get("params") or {}).get("precision") or get(r, "spec.precision") or "fp32"
+
+    rows = [r for r in run.rows if r.get("task") in ("mnist_mlp", "mnist_cnn")]
+    present = [p for p in PRECISIONS if any(asked(r) == p for r in rows)]
+    if present == ["fp32"] or not present:
+        return None
+    groups: dict[tuple, dict] = {}
+    for r in rows:
+        others = {k: v for k, v in (r.get("params") or {}).items() if k != "precision"}
+        key = (r.get("task"), r.get("framework"), r.get("variant"), r.get("dataset"), r.get("device"),
+               " ".join(f"{k}={v}" for k, v in sorted(others.items())))
+        groups.setdefault(key, {})[asked(r)] = r
+    out = []
+    for (task, fw, variant, dataset, device, others), by in groups.items():
+        if len(by) < 2:
+            continue  # a cell run in one precision only has nothing beside it
+        row = {"task": task, "framework": framework_title(fw), "variant": variant, "settings": others or None}
+        base = get(by.get("fp32", {}), "timing.step_s.median")
+        notes = []
+        for p in present:
+            r = by.get(p)
+            if r is None:
+                continue
+            ok = r.get("status") == "ok"
+            step = get(r, "timing.step_s.median") if ok else None
+            row[f"{p}_acc"] = get(r, "metrics.test_accuracy") if ok else None
+            row[f"{p}_step"] = ms(step)
+            row[f"{p}_ratio"] = (number(step) / number(base)) if p != "fp32" and number(step) and number(base) else None
+            row[f"{p}_dtypes"] = (f"{get(r, 'precision.params')} / {get(r, 'precision.compute')}"
+                                  if isinstance(r.get("precision"), dict) else None)
+            if not ok:
+                notes.append(f"{p}: {r.get('status')} {r.get('error') or ''}".strip())
+        row["error"] = "; ".join(notes) or None
+        out.append(row)
+    cols = [Col("task", "task"), Col("framework", "framework"), Col("variant", "variant"), Col("settings", "settings")]
+    for p in present:
+        cols += [Col(f"{p}_acc", f"{p} accuracy", "pct2"),
+                 Col(f"{p}_step", f"{p} step (ms)", "ms", "steady-state median step"),
+                 Col(f"{p}_dtypes", f"{p} weights / compute", "text", "read back from the trained model")]
+        if p != "fp32":
+            cols.append(Col(f"{p}_ratio", f"{p} / fp32 step", "ratio", "above 1: slower than float32"))
+    cols.append(Col("error", "failed", "detail"))
+    return {"table": table(cols, out, "precision.csv"), "precisions": present} if out else None

@@ -70,6 +70,13 @@ VARIANT_NOT_APPLICABLE = {
     ("mnist_mlp", "keras-torch", "tensorboard"): _NO_TF,
 }
 
+# (framework, variant): an idiom that runs in fp32 only, with the reason; its --precision mixed/bf16 cells are
+# not_applicable (the file's primary variant has the precision modes)
+PRECISION_NOT_APPLICABLE = {
+    ("tf1", "legacy_layers"): "tf.compat.v1.layers.dense creates float32 variables and computes in them; "
+                              "the raw variant has the precision modes",
+}
+
 # (task, variant) -> the only modes it runs in, whatever the profile's policy (listed only there): gradient
 # accumulation builds a mini-batch's update from single-sample gradients, so it needs a mini-batch.
 VARIANT_MODES = {
@@ -118,8 +125,11 @@ def variants(task: str, framework: str) -> dict[str, str]:
     return {"default": ""}
 
 
-def applicability(task: str, framework: str, variant: str | None = None) -> str | None:
-    """None when the pair (and the variant, if given) is applicable, else the reason it is not."""
+def applicability(task: str, framework: str, variant: str | None = None, params: tuple = ()) -> str | None:
+    """None when the pair (and the variant, if given; the precision among the cell's params) is applicable,
+    else the reason it is not."""
+    if dict(params).get("precision", "fp32") != "fp32" and (framework, variant) in PRECISION_NOT_APPLICABLE:
+        return PRECISION_NOT_APPLICABLE[(framework, variant)]
     if (task, framework) in NOT_APPLICABLE:
         return NOT_APPLICABLE[(task, framework)]
     if (task, framework, variant) in VARIANT_NOT_APPLICABLE:

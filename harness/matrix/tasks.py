@@ -130,6 +130,14 @@ class TanhSpec(LinRegSpec):
 # --------------------------------------------------------------------------------------------------
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 IDX_DATASETS = ("mnist", "fashion-mnist")
+# The numerics of an MNIST cell (`dlrosetta run --precision`, a matrix dimension), each in the framework's
+# own idiom: "fp32" all in float32; "mixed" float32 parameters and optimizer state with the matmuls and
+# convolutions in bfloat16 (torch.autocast, Keras's "mixed_bfloat16" policy, a module's compute dtype);
+# "bf16" parameters, optimizer state and compute all in bfloat16. precision -> (parameters, compute) dtype,
+# which harness.checks.precision reads back from the trained model.
+PRECISION_DTYPES = {"fp32": ("float32", "float32"), "mixed": ("float32", "bfloat16"),
+                    "bf16": ("bfloat16", "bfloat16")}
+PRECISIONS = tuple(PRECISION_DTYPES)
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,7 @@ class MnistSpec:
     std: float = MNIST_STD
     variant: str = ""  # the idiom to run (an implementation's VARIANTS key)
     device: str = "cpu"  # "cpu" | "gpu"
+    precision: str = "fp32"  # one of PRECISIONS
 
     @property
     def model(self) -> str:
@@ -355,6 +364,8 @@ def make_spec(task: str, profile: str = "full", dataset: str | None = None, mode
         if key not in names or key == "task":
             raise SpecError(f"{task} has no setting {key!r}; settings: {', '.join(sorted(names - {'task'}))}")
         values[key] = value
+    if values.get("precision", "fp32") not in PRECISIONS:
+        raise SpecError(f"unknown precision {values['precision']!r}; choose from {', '.join(PRECISIONS)}")
     return cls(**values)
 
 
@@ -391,7 +402,8 @@ SETTING_RANGES = {
 }
 NULLABLE = ("adam_eps", "target_accuracy", "train_subset", "test_subset", "max_rows")
 FLAG_SETTINGS = {"dataset": "--dataset", "mode": "--mode", "variant": "--variants", "device": "--device",
-                 "init": "--init"}
+                 "init": "--init", "precision": "--precision"}
+DIMENSION_SETTINGS = ("precision",)  # spec fields that a flag of `run` makes a matrix dimension
 
 
 def describe_range(key: str) -> str:
@@ -410,7 +422,8 @@ def describe_range(key: str) -> str:
 
 def task_accepts(task: str, key: str) -> bool:
     """Whether `task`'s spec has the setting `key` (one that --set/--sweep may change)."""
-    return key in SETTING_RANGES and key in {f.name for f in dataclasses.fields(type(make_spec(task, "smoke")))}
+    return ((key in SETTING_RANGES or key in DIMENSION_SETTINGS)
+            and key in {f.name for f in dataclasses.fields(type(make_spec(task, "smoke")))})
 
 
 def coerce_override(task: str, key: str, text: str):

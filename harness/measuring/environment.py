@@ -84,6 +84,17 @@ def gpu_name() -> str | None:
     return None
 
 
+def cpu_bf16() -> list[str] | None:
+    """The CPU's native bfloat16 instructions (/proc/cpuinfo flags: AVX512-BF16, AMX-BF16); [] when it has
+    none (bf16 is then emulated, in float32 arithmetic plus conversions), None off Linux."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return sorted({f for f in flags if f in ("avx512_bf16", "amx_bf16")})
+
+
 def host() -> dict:
     """The machine a row was measured on (kept in every row, so merged shards stay apart)."""
     return {"hostname": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name()}
@@ -101,7 +112,8 @@ def describe(threads: int, profile: str, device: str, with_roofline: bool = True
         "python": sys.version.split()[0],
         "git_commit": git_commit(),
         "threads": threads,
-        "precision": "float32",
+        "precision": "fp32",  # the run's --precision values (cmd_run)
+        "cpu_bf16": cpu_bf16(),
         "profile": profile,
         "device": device,
         "versions": versions(),

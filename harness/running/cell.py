@@ -209,6 +209,11 @@ def run(job: dict) -> dict:
     if job.get("parity"):  # per-step losses (Keras's running means turned back into per-step values)
         metrics["step_losses"] = rec.step_losses()
         metrics["step_losses_from_running_mean"] = rec.running_mean_losses
+    # -- the dtypes it trained in (--precision): a bf16 cell that ran in float32 stops here ------------
+    if kind == "mnist":
+        from harness.checks import precision
+
+        result["precision"] = precision.check(module, model, spec, data.x_train[:8])
     # -- evaluate ------------------------------------------------------------------------------------
     if kind == "mnist":
         if not rec.evals:  # an implementation that did not evaluate per epoch
@@ -275,13 +280,18 @@ def run(job: dict) -> dict:
             metrics["save_load"] = {"status": "failed", "error": one_line(exc)}
 
     # -- ONNX export and parity with onnxruntime ----------------------------------------------------
-    if job.get("onnx", True):  # a file without export_onnx gets a not_applicable block, never none
+    reduced = getattr(spec, "precision", "fp32") != "fp32"
+    if reduced:  # the exports are the fp32 model's; a bf16 graph is another check
+        for block in ("onnx", "deploy"):
+            if job.get(block, True):
+                result[block] = {"status": "not_applicable", "error": f"checked on the fp32 model, not {spec.precision}"}
+    if job.get("onnx", True) and not reduced:  # a file without export_onnx gets a not_applicable block, never none
         from harness.checks import onnx_parity
 
         result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir, native_infer_ms=timing["infer_ms"])
 
     # -- deployment export (torch.export, SavedModel, jax.export) loaded back ------------------------
-    if job.get("deploy", True) and kind == "mnist":
+    if job.get("deploy", True) and kind == "mnist" and not reduced:
         from harness.checks import deploy_export
 
         result["deploy"] = deploy_export.check(module, model, spec, data, cell_dir)

@@ -140,7 +140,7 @@ def base_row(cell: Cell, opts: RunOptions) -> dict:
 
 def skip_reason(cell: Cell) -> tuple[str, str] | None:
     """(status, reason) for a cell that is not run, else None."""
-    if reason := applicability(cell.task, cell.framework, cell.variant):
+    if reason := applicability(cell.task, cell.framework, cell.variant, cell.params):
         return "not_applicable", reason
     if missing := missing_packages(cell.framework):
         return "unavailable", f"not installed in this environment: {', '.join(missing)}"
@@ -204,7 +204,7 @@ def run_cell(cell: Cell, opts: RunOptions, on_progress=None, job: Job | None = N
     after = stability.machine_cpu()
     result = _read_json(result_path)
     if result:
-        for key in ("metrics", "timing", "memory", "onnx", "deploy", "threads", "stability", "divergence", "ops_profile"):
+        for key in ("metrics", "timing", "memory", "onnx", "deploy", "precision", "threads", "stability", "divergence", "ops_profile"):
             if key in result:
                 row[key] = result[key] if result[key] is not None else row.get(key)
         row["status"], row["error"] = result.get("status"), result.get("error")

@@ -1,10 +1,14 @@
 """MNIST CNN in Flax (nnx, and linen as a variant): NHWC images, HWIO kernels, no layout conversion.
 Trained exactly like the MLP: loss, step, train, predict, save and export come from mnist_mlp/flax.py."""
+from typing import Any
+
 import flax.linen as nn
+import jax.numpy as jnp
 from flax import nnx
 
 from implementations.mnist_mlp.flax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/flax.py
-    count_params, export_deploy, export_onnx, load_deploy, linen_state, loss_fn, predict, restore, save, train, train_step, with_init)
+    PRECISION, count_params, export_deploy, export_onnx, load_deploy, linen_state, loss_fn, precision_used, predict,
+    restore, save, train, train_step, with_init)
 
 VARIANTS = {
     "nnx": "flax.nnx Module (nnx.Conv, nnx.max_pool) + nnx.Optimizer + @nnx.jit train_step",
@@ -16,9 +20,10 @@ VARIANTS = {
 class CNN(nnx.Module):
     def __init__(self, spec, *, rngs):
         k, channels = spec.kernel_size, (spec.input_shape[2], *spec.conv_filters)
-        self.convs = nnx.List([nnx.Conv(c_in, c_out, kernel_size=(k, k), padding="VALID", rngs=rngs)
+        dtypes = PRECISION[spec.precision]  # compute and parameter dtypes, as in the MLP
+        self.convs = nnx.List([nnx.Conv(c_in, c_out, kernel_size=(k, k), padding="VALID", **dtypes, rngs=rngs)
                                for c_in, c_out in zip(channels[:-1], channels[1:])])
-        self.dense = nnx.Linear(spec.flat_size, spec.num_classes, rngs=rngs)  # concept: params
+        self.dense = nnx.Linear(spec.flat_size, spec.num_classes, **dtypes, rngs=rngs)  # concept: params
         self.pool = (spec.pool_size, spec.pool_size)
 
     def __call__(self, x):
@@ -33,19 +38,23 @@ class LinenCNN(nn.Module):
     kernel_size: int
     pool_size: int
     num_classes: int
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         k, p = self.kernel_size, self.pool_size
+        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         for filters in self.conv_filters:
-            x = nn.max_pool(nn.relu(nn.Conv(filters, (k, k), padding="VALID")(x)), window_shape=(p, p),
+            x = nn.max_pool(nn.relu(nn.Conv(filters, (k, k), padding="VALID", **dtypes)(x)), window_shape=(p, p),
                             strides=(p, p))
-        return nn.Dense(self.num_classes)(x.reshape(x.shape[0], -1))
+        return nn.Dense(self.num_classes, **dtypes)(x.reshape(x.shape[0], -1))
 
 
 def build_model(spec):
     if spec.variant == "linen":
-        module = LinenCNN(spec.conv_filters, spec.kernel_size, spec.pool_size, spec.num_classes)
+        module = LinenCNN(spec.conv_filters, spec.kernel_size, spec.pool_size, spec.num_classes,
+                          **PRECISION[spec.precision])
         return linen_state(module, spec.input_shape, spec)
     model = CNN(spec, rngs=nnx.Rngs(spec.seed))  # concept: seed
     return with_init(model, [*model.convs, model.dense], spec)

@@ -4,7 +4,8 @@ import haiku as hk
 import jax
 
 from implementations.mnist_mlp.haiku import (  # noqa: F401 - for the harness  # concepts-from: mnist_mlp/haiku.py
-    count_params, export_deploy, export_onnx, load_deploy, init_model, loss_fn, predict, restore, save, train, train_step)
+    count_params, export_deploy, export_onnx, load_deploy, init_model, loss_fn, precision_used, predict, restore, save,
+    train, train_step, with_policy)
 
 VARIANTS = {"transform": "hk.transform(forward) with hk.Conv2D + hk.max_pool, optax.adam, @jax.jit step"}
 
@@ -19,7 +20,7 @@ def build_model(spec):
             x = hk.max_pool(x, window_shape=(1, p, p, 1), strides=(1, p, p, 1), padding="VALID")
         return hk.Linear(spec.num_classes)(hk.Flatten()(x))  # flatten (h, w, c), then logits
 
-    return init_model(forward, spec, spec.input_shape)
+    return init_model(with_policy(forward, spec), spec, spec.input_shape)
 
 
 def load(spec, path):

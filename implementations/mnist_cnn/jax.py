@@ -7,7 +7,8 @@ import jax
 from jax import lax
 
 from implementations.mnist_mlp.jax import (  # noqa: F401 - the harness calls these  # concepts-from: mnist_mlp/jax.py
-    Model, count_params, export_deploy, export_onnx, load_deploy, init_params, loss_fn, predict, restore, save, train, train_step)
+    Model, count_params, export_deploy, export_onnx, load_deploy, init_params, loss_fn, precision_used, predict,
+    restore, save, train, train_step, with_precision)
 
 VARIANTS = {"jit": "params pytree + lax.conv_general_dilated + optax.adam in one @jax.jit train_step"}
 
@@ -35,7 +36,8 @@ def build_model(spec):
     k, channels = spec.kernel_size, (spec.input_shape[2], *spec.conv_filters)
     shapes = [(k, k, c_in, c_out) for c_in, c_out in zip(channels[:-1], channels[1:])]
     shapes.append((spec.flat_size, spec.num_classes))
-    return Model(jax.jit(functools.partial(cnn, pool_size=spec.pool_size)), init_params(spec, shapes))
+    model = Model(jax.jit(functools.partial(cnn, pool_size=spec.pool_size)), init_params(spec, shapes))
+    return with_precision(model, spec)
 
 
 def load(spec, path):

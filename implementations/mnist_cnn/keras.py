@@ -3,8 +3,9 @@ import keras
 
 # trained exactly like the MLP: compile, one fit over the harness's batches, same predict/save/export
 # (on JAX the exported MaxPool has a 4-axis window that onnxruntime rejects: the cell reports it)
-from implementations.mnist_mlp.keras import (count_params, export_deploy, export_onnx, load, load_deploy,  # noqa: F401
-                                             loss_fn, predict, save, train, with_shared_init)  # concepts-from: mnist_mlp/keras.py
+from implementations.mnist_mlp.keras import (POLICIES, count_params, export_deploy, export_onnx, load,  # noqa: F401
+                                             load_deploy, loss_fn, precision_used, predict, save, train,
+                                             with_shared_init)  # concepts-from: mnist_mlp/keras.py
 
 VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",
@@ -15,6 +16,7 @@ VARIANTS = {
 # %% model
 def build_model(spec):
     keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed  # concept: seed
+    keras.config.set_dtype_policy(POLICIES[spec.precision])  # the layers' dtypes: see the MLP's precision cell
     conv = dict(kernel_size=spec.kernel_size, activation="relu")  # valid padding, channels last
     if spec.variant == "functional":
         inputs = keras.Input(shape=spec.input_shape)

@@ -2,7 +2,8 @@
 from implementations.mnist_cnn import pytorch
 # trained exactly like the MLP: the LightningModule, Trainer, predict, save and export come from its file
 from implementations.mnist_mlp.lightning import (  # noqa: F401  # concepts-from: mnist_mlp/lightning.py
-    Classifier, adam_settings, count_params, export_deploy, export_onnx, load_deploy, predict, save, train)
+    Classifier, adam_settings, count_params, export_deploy, export_onnx, load_deploy, precision_used, predict, save,
+    train)
 
 VARIANTS = {"trainer": "LightningModule (training_step, configure_optimizers) + Trainer.fit"}
 

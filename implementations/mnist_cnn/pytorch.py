@@ -5,7 +5,8 @@ from torch import nn
 from harness.matrix.init import dense_rows_nhwc_to_nchw, shared_params
 # trained exactly like the MLP: the loss, step, loop, predict, save and export come from its file
 from implementations.mnist_mlp.pytorch import (  # noqa: F401  # concepts-from: mnist_mlp/pytorch.py
-    copy_weights, count_params, device_of, export_deploy, export_onnx, load_deploy, predict, save, train)
+    PARAM_DTYPES, copy_weights, count_params, device_of, export_deploy, export_onnx, load_deploy, precision_used,
+    predict, save, train)
 
 VARIANTS = {
     "eager": "in-memory tensors sliced per batch, eager mode",
@@ -46,7 +47,7 @@ def build_model(spec):
     # channels_last: NHWC storage behind NCHW indexing. oneDNN's CPU kernels are written for it;
     # with the default NCHW storage max-pool alone took 4.5 ms of a 40 ms step here, 0.6 ms after
     # (PyTorch's "Channels Last Memory Format" tutorial). The numbers and the state_dict are unchanged.
-    return model.to(device_of(spec), memory_format=torch.channels_last)  # concept: device
+    return model.to(device_of(spec), PARAM_DTYPES[spec.precision], memory_format=torch.channels_last)  # concept: device
 
 
 # %% save

@@ -2,7 +2,8 @@
 (loss, Adam update op, Session loop, Saver, export: imported from the MLP file)."""
 # first: the MLP module sets TF_USE_LEGACY_KERAS for the legacy_layers variant before TensorFlow loads
 from implementations.mnist_mlp.tf1 import (  # noqa: F401 - the harness calls them  # concepts-from: mnist_mlp/tf1.py
-    build_graph, count_params, dense, export_deploy, export_onnx, initializers, load, load_deploy, predict, save, train, weights)
+    build_graph, count_params, dense, export_deploy, export_onnx, initializers, load, load_deploy, precision_used,
+    predict, save, train, weights)
 
 import tensorflow as tf  # noqa: E402
 
@@ -21,7 +22,7 @@ def conv_relu_pool(x, filters, name, params, spec):
                                        **initializers(params))
         return tf.compat.v1.layers.max_pooling2d(x, spec.pool_size, spec.pool_size)
     size = spec.kernel_size
-    kernel, bias = weights(name, [size, size, x.shape[-1], filters], params)  # HWIO kernel  # concept: params
+    kernel, bias = weights(name, [size, size, x.shape[-1], filters], params, spec)  # HWIO kernel  # concept: params
     x = tf.nn.relu(tf.nn.conv2d(x, kernel, strides=1, padding="VALID") + bias)  # concept: forward
     return tf.nn.max_pool2d(x, spec.pool_size, spec.pool_size, padding="VALID")
 

@@ -2,6 +2,7 @@
 @nnx.jit step that updates both in place. linen: a stateless Module description whose parameters live in
 a TrainState pytree, and a @jax.jit step that returns the next state."""
 import functools
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -22,9 +23,9 @@ VARIANTS = {
 
 # %% model
 class MLP(nnx.Module):
-    def __init__(self, sizes, *, rngs):
+    def __init__(self, sizes, *, dtype=None, param_dtype=jnp.float32, rngs):  # dtypes: see precision below
         # nnx.List: a list of sub-Modules that nnx tracks as part of the model's state
-        self.layers = nnx.List([nnx.Linear(i, o, rngs=rngs)  # concept: params
+        self.layers = nnx.List([nnx.Linear(i, o, dtype=dtype, param_dtype=param_dtype, rngs=rngs)  # concept: params
                                 for i, o in zip(sizes[:-1], sizes[1:])])
 
     def __call__(self, x):
@@ -36,12 +37,15 @@ class MLP(nnx.Module):
 
 class LinenMLP(nn.Module):
     sizes: tuple  # linen Modules are dataclasses: hyper-parameters only, the weights live outside
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x):
+        dtypes = {"dtype": self.dtype, "param_dtype": self.param_dtype}
         for size in self.sizes[:-1]:
-            x = nn.relu(nn.Dense(size)(x))  # the layer's parameters are created on first use (init)
-        return nn.Dense(self.sizes[-1])(x)
+            x = nn.relu(nn.Dense(size, **dtypes)(x))  # the layer's parameters are created on first use (init)
+        return nn.Dense(self.sizes[-1], **dtypes)(x)
 
 
 def adam(spec):
@@ -54,7 +58,8 @@ def with_init(model, layers, spec):
     spec's weights, which are already in Flax's layout ([in, out] / HWIO)."""
     if spec.init == "shared":
         for layer, params in zip(layers, shared_params(spec)):
-            layer.kernel.value, layer.bias.value = jnp.asarray(params["kernel"]), jnp.asarray(params["bias"])
+            kernel, bias = (jnp.asarray(params[k], layer.param_dtype) for k in ("kernel", "bias"))
+            layer.kernel.value, layer.bias.value = kernel, bias
     return model
 
 
@@ -63,15 +68,17 @@ def linen_state(module, input_shape, spec):
     bundles them with module.apply and the optimizer."""
     params = module.init(jax.random.key(spec.seed), jnp.zeros((1, *input_shape)))["params"]  # concept: seed
     if spec.init == "shared":  # linen names the layers Dense_0, Dense_1, ... in call order
-        params = {name: jax.tree.map(jnp.asarray, p) for name, p in zip(params, shared_params(spec))}
+        as_param = functools.partial(jnp.asarray, dtype=module.param_dtype)
+        params = {name: jax.tree.map(as_param, p) for name, p in zip(params, shared_params(spec))}
     return train_state.TrainState.create(apply_fn=module.apply, params=params, tx=adam(spec))  # concept: optimizer
 
 
 def build_model(spec):
     sizes = (spec.input_size, *spec.hidden, spec.num_classes)
     if spec.variant == "linen":
-        return linen_state(LinenMLP(sizes[1:]), (spec.input_size,), spec)
-    model = MLP(sizes, rngs=nnx.Rngs(spec.seed))  # nnx.Rngs: explicit random keys  # concept: seed
+        return linen_state(LinenMLP(sizes[1:], **PRECISION[spec.precision]), (spec.input_size,), spec)
+    # nnx.Rngs: explicit random keys
+    model = MLP(sizes, **PRECISION[spec.precision], rngs=nnx.Rngs(spec.seed))  # concept: seed
     return with_init(model, model.layers, spec)
 
 
@@ -80,9 +87,25 @@ def count_params(model):
     return sum(p.size for p in jax.tree.leaves(params))
 
 
+# %% precision
+# Flax's idiom: every layer has a compute `dtype` (None: the inputs' and params' dtype) and a `param_dtype`;
+# with dtype=bfloat16 a layer casts its float32 params and inputs itself, and the gradients stay float32
+PRECISION = {"fp32": {"dtype": None, "param_dtype": jnp.float32},  # concept: precision
+             "mixed": {"dtype": jnp.bfloat16, "param_dtype": jnp.float32},
+             "bf16": {"dtype": jnp.bfloat16, "param_dtype": jnp.bfloat16}}
+
+
+def precision_used(model, spec, x):
+    linen = isinstance(model, train_state.TrainState)
+    params = model.params if linen else nnx.state(model, nnx.Param)
+    logits = linen_logits(model, x) if linen else nnx_logits(model, x)  # the forward loss_fn calls
+    return {"params": jax.tree.leaves(params)[0].dtype, "compute": logits.dtype}
+
+
 # %% loss
 def loss_fn(model, x, y):
-    return optax.softmax_cross_entropy_with_integer_labels(model(x), y).mean()  # concept: loss
+    logits = model(x).astype(jnp.float32)  # the loss in float32 whatever the compute dtype
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()  # concept: loss
 
 
 # %% step
@@ -137,7 +160,7 @@ def linen_logits(state, x):
 
 def predict(model, x):
     logits = linen_logits(model, x) if isinstance(model, train_state.TrainState) else nnx_logits(model, x)
-    return np.asarray(logits)
+    return np.asarray(logits, np.float32)  # float32 logits for every precision
 
 
 # %% save

@@ -39,16 +39,40 @@ def init_params(spec, shapes):
 
 def build_model(spec):
     sizes = (spec.input_size, *spec.hidden, spec.num_classes)
-    return Model(jax.jit(mlp), init_params(spec, list(zip(sizes[:-1], sizes[1:]))))  # concept: jit
+    model = Model(jax.jit(mlp), init_params(spec, list(zip(sizes[:-1], sizes[1:]))))  # concept: jit
+    return with_precision(model, spec)
 
 
 def count_params(model):
     return sum(leaf.size for leaf in jax.tree.leaves(model.params))
 
 
+# %% precision
+def to_bf16(tree):
+    return jax.tree.map(lambda a: a.astype(jnp.bfloat16), tree)
+
+
+def with_precision(model, spec):
+    """JAX has no autocast: the dtypes are the arrays' own. mixed: float32 params, cast (with the inputs)
+    to bfloat16 inside the forward, so the gradients flow back as float32. bf16: the params stored in
+    bfloat16 (Adam's moments, created like them, follow)."""
+    if spec.precision == "fp32":
+        return model
+
+    def forward(params, x):  # the apply that train_step, predict and precision_used all call
+        return model.apply(to_bf16(params), x.astype(jnp.bfloat16))  # concept: precision
+
+    return Model(jax.jit(forward), to_bf16(model.params) if spec.precision == "bf16" else model.params)
+
+
+def precision_used(model, spec, x):
+    return {"params": jax.tree.leaves(model.params)[0].dtype, "compute": model.apply(model.params, x).dtype}
+
+
 # %% loss
 def loss_fn(params, apply, x, y):
-    return optax.softmax_cross_entropy_with_integer_labels(apply(params, x), y).mean()  # concept: loss
+    logits = apply(params, x).astype(jnp.float32)  # the loss in float32 whatever the compute dtype
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()  # concept: loss
 
 
 # %% step
@@ -80,7 +104,7 @@ def train(model, spec, data, rec):
 
 # %% evaluate
 def predict(model, x):
-    return np.asarray(model.apply(model.params, x))
+    return np.asarray(model.apply(model.params, x), np.float32)  # float32 logits for every precision
 
 
 # %% save
@@ -89,9 +113,11 @@ def save(model, path):
 
 
 def restore(model, path):
-    """The tree structure comes from the code (a freshly built model), the numbers from the file."""
+    """The tree structure and dtypes come from the code (a freshly built model), the numbers from the file."""
+    fresh = jax.tree.leaves(model.params)
     with np.load(path + ".npz") as saved:  # concept: save-load
-        leaves = [jnp.asarray(saved[f"arr_{i}"]) for i in range(len(saved.files))]
+        # numpy has no bfloat16: npz keeps those as raw 2-byte records, viewed back in the model's dtype
+        leaves = [jnp.asarray(saved[f"arr_{i}"].view(leaf.dtype)) for i, leaf in enumerate(fresh)]
     return model._replace(params=jax.tree.unflatten(jax.tree.structure(model.params), leaves))
 
 

@@ -3,6 +3,7 @@
 import os
 
 import keras
+import numpy as np
 
 from harness.matrix.init import shared_params
 
@@ -16,6 +17,7 @@ VARIANTS = {
 # %% model
 def build_model(spec):
     keras.utils.set_random_seed(spec.seed)  # the initialisers draw from Keras's global seed  # concept: seed
+    keras.config.set_dtype_policy(POLICIES[spec.precision])  # for the layers built from here on  # concept: precision
     if spec.variant == "functional":
         inputs = keras.Input(shape=(spec.input_size,))
         x = inputs
@@ -45,6 +47,35 @@ def count_params(model):
     return model.count_params()
 
 
+# %% precision
+# A dtype policy: each layer keeps its variables in the policy's variable dtype and casts its inputs to its
+# compute dtype. The loss casts the logits to float32 itself: a Loss computes in floatx under every policy.
+POLICIES = {"fp32": "float32", "mixed": "mixed_bfloat16", "bf16": "bfloat16"}
+
+
+def precision_used(model, spec, x):
+    """The weights' dtype, and that of the logits of fit's forward pass (model(x, training=True)) on x."""
+    return {"params": model.trainable_weights[0].dtype, "compute": model(x, training=True).dtype}
+
+
+@keras.saving.register_keras_serializable(package="dlrosetta")  # so that load_model finds the class
+class Bfloat16Adam(keras.optimizers.Adam):
+    """Keras's Adam, with its step size computed in float32. Keras's own update casts beta_2 to the variable's
+    dtype, and in bfloat16 0.999 rounds to 1.0: the step lr * sqrt(1 - beta_2**t) / (1 - beta_1**t) is 0 and
+    bfloat16 weights never move. The moments and the update stay in the variable's dtype, as in Keras's."""
+
+    def update_step(self, gradient, variable, learning_rate):
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        t = keras.ops.cast(self.iterations + 1, "float32")
+        correction = keras.ops.sqrt(1 - keras.ops.power(self.beta_2, t)) / (1 - keras.ops.power(self.beta_1, t))
+        alpha = keras.ops.cast(learning_rate * correction, variable.dtype)  # about 3e-4: bfloat16 holds it
+        gradient = keras.ops.cast(gradient, variable.dtype)
+        self.assign_add(m, (gradient - m) * (1 - self.beta_1))
+        self.assign_add(v, (keras.ops.square(gradient) - v) * (1 - self.beta_2))
+        self.assign_sub(variable, m * alpha / (keras.ops.sqrt(v) + self.epsilon))
+
+
 # %% loss
 # integer labels, mean over the batch
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # concept: loss
@@ -64,7 +95,8 @@ def train(model, spec, data, rec):
     # paper's "epsilon hat", as TF1; torch and optax add it to sqrt(v_hat)), and its default is 1e-7
     # where torch and optax use 1e-8: the spec passes one only when all must agree (`--init shared`).
     epsilon = {} if spec.adam_eps is None else {"epsilon": spec.adam_eps}
-    optimizer = keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)  # concept: optimizer
+    adam = Bfloat16Adam if spec.precision == "bf16" else keras.optimizers.Adam  # bf16: see the precision cell
+    optimizer = adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)  # concept: optimizer
     # compile picks how the step runs: XLA-jitted on JAX, a tf.function graph on TensorFlow
     # (jit_compile="auto" leaves XLA off on a machine without a GPU), eager on PyTorch
     logged = spec.variant == "tensorboard"  # an accuracy metric to log, computed in every (timed) step
@@ -88,7 +120,7 @@ def train(model, spec, data, rec):
 def predict(model, x):
     # one compiled forward pass, a numpy array on every backend; model.predict builds a data
     # pipeline and callbacks on every call, which costs far more than the pass itself for small batches
-    return model.predict_on_batch(x)  # concept: forward
+    return np.asarray(model.predict_on_batch(x), dtype=np.float32)  # float32 for every policy  # concept: forward
 
 
 # %% save

@@ -31,7 +31,8 @@ class Classifier(L.LightningModule):
     # %% step
     def training_step(self, batch, batch_idx):
         x, y = batch
-        return pytorch.loss_fn(self(x), y)  # the Trainer calls zero_grad, backward and step around it  # concept: loss
+        logits = self(x).float()  # the loss in float32 whatever the Trainer's precision
+        return pytorch.loss_fn(logits, y)  # the Trainer calls zero_grad, backward and step around it  # concept: loss
 
     def configure_optimizers(self):
         hp = self.hparams
@@ -65,6 +66,20 @@ def build_model(spec):
 
 
 count_params = pytorch.count_params
+
+
+# %% precision
+# Lightning's own names for them: the Trainer runs training_step under torch.autocast ("bf16-mixed"), or
+# casts each batch to bfloat16 ("bf16-true"; the network comes bfloat16 from pytorch.build_model already)
+TRAINER_PRECISION = {"fp32": "32-true", "mixed": "bf16-mixed", "bf16": "bf16-true"}  # concept: precision
+
+
+def precision_used(model, spec, x):
+    """The weights' dtype, and that of the logits of the forward under the Trainer's own precision plugin."""
+    plugin = model.trainer.precision_plugin  # the one Trainer.fit ran every training_step under
+    with torch.no_grad(), plugin.train_step_context():
+        logits = model(plugin.convert_input(torch.from_numpy(x).to(model.device)))
+    return {"params": next(model.parameters()).dtype, "compute": logits.dtype}
 
 
 # %% train
@@ -110,6 +125,7 @@ def train(model, spec, data, rec, sampler=None, **trainer_options):
     trainer = L.Trainer(max_epochs=spec.epochs, accelerator="gpu" if spec.device == "gpu" else "cpu",
                         devices=1, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[rec.lightning_callback()], **logging,
+                        precision=TRAINER_PRECISION[getattr(spec, "precision", "fp32")],  # regressions: fp32
                         **trainer_options)  # concept: device
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=validation)  # concept: zero-grad, gradient, step
     return model

@@ -33,7 +33,7 @@ def build_model(spec):
     model = MLP((spec.input_size, *spec.hidden, spec.num_classes))
     if spec.init == "shared":  # the spec's weights; nn.Linear stores its kernel as [out, in]
         copy_weights(model, [(p["kernel"].T, p["bias"]) for p in shared_params(spec)])
-    return model.to(device_of(spec))  # concept: device
+    return model.to(device_of(spec), PARAM_DTYPES[spec.precision])  # concept: device
 
 
 def copy_weights(model, weights):
@@ -53,14 +53,35 @@ def count_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
+# %% precision
+# "mixed": float32 weights, and autocast runs each matmul in bfloat16 (its own cast of weights and inputs);
+# "bf16": build_model stores the weights, and so Adam's moments, in bfloat16
+PARAM_DTYPES = {"fp32": torch.float32, "mixed": torch.float32, "bf16": torch.bfloat16}  # concept: precision
+
+
+def forward(model, x, spec):
+    """The training forward pass in the spec's precision: the logits, in the dtype they were computed in."""
+    if spec.precision == "mixed":
+        with torch.autocast(device_of(spec).type, dtype=torch.bfloat16):  # concept: precision
+            return model(x)
+    return model(x.to(PARAM_DTYPES[spec.precision]))  # bf16: a matmul takes both operands in one dtype
+
+
+def precision_used(model, spec, x):
+    """The weights' dtype as stored, and that of the logits the training forward gives on x."""
+    with torch.no_grad():
+        logits = forward(model, torch.from_numpy(x).to(device_of(spec)), spec)
+    return {"params": next(model.parameters()).dtype, "compute": logits.dtype}
+
+
 # %% loss
 loss_fn = nn.CrossEntropyLoss()  # softmax + negative log-likelihood on logits, mean over the batch  # concept: loss
 
 
 # %% step
-def train_step(model, optimizer, x, y):
+def train_step(model, optimizer, x, y, spec):
     optimizer.zero_grad()  # gradients accumulate in PyTorch: clear them first  # concept: zero-grad
-    loss = loss_fn(model(x), y)
+    loss = loss_fn(forward(model, x, spec).float(), y)  # the loss in float32 whatever the forward's precision
     loss.backward()  # concept: gradient
     optimizer.step()  # concept: step
     return loss
@@ -90,7 +111,7 @@ def train(model, spec, data, rec):
         else:
             batches = ((x_all[idx], y_all[idx]) for idx in torch.from_numpy(data.epoch_batches(epoch)))
         for i, (x, y) in enumerate(batches):
-            loss = train_step(step_model, optimizer, x, y).item()  # .item() waits for the step to finish
+            loss = train_step(step_model, optimizer, x, y, spec).item()  # .item() waits for the step to finish
             rec.step(loss)
             if writer is not None:  # inside the timed steps: add_scalar queues it, a background thread writes
                 writer.add_scalar("loss/train", loss, epoch * data.steps_per_epoch + i)
@@ -107,9 +128,10 @@ def train(model, spec, data, rec):
 @torch.no_grad()
 def predict(model, x):
     model.eval()  # concept: mode
-    logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32)).to(next(model.parameters()).device))
+    weight = next(model.parameters())  # the inputs in the weights' device and dtype
+    logits = model(torch.from_numpy(np.asarray(x, dtype=np.float32)).to(weight.device, weight.dtype))
     model.train()
-    return logits.cpu().numpy()
+    return logits.float().cpu().numpy()  # float32 logits for every precision: numpy has no bfloat16
 
 
 def accuracy(model, x, y):

@@ -34,19 +34,21 @@ def initializers(params):
                 bias_initializer=tf.constant_initializer(params["bias"]))
 
 
-def weights(name, shape, params):
-    """A kernel of `shape` and a bias of its last dimension, as raw variables under `name/`."""
-    init = initializers(params)
-    with tf.compat.v1.variable_scope(name):
+def weights(name, shape, params, spec):
+    """A kernel of `shape` and a bias of its last dimension, as raw variables under `name/`, read in the
+    compute dtype (see # %% precision)."""
+    init, (dtype, compute) = initializers(params), dtypes(spec)
+    with tf.compat.v1.variable_scope(name, dtype=dtype):  # the variables' dtype: float32, or bfloat16 for bf16
         kernel = tf.compat.v1.get_variable("kernel", shape, initializer=init["kernel_initializer"])  # concept: params
         bias = tf.compat.v1.get_variable("bias", shape[-1:], initializer=init["bias_initializer"])
-    return kernel, bias
+    # mixed: the forward reads bfloat16 casts of float32 variables; their gradients come back float32
+    return tf.cast(kernel, compute), tf.cast(bias, compute)  # concept: precision
 
 
 def dense(x, units, name, params, spec, activation=None):
     if spec.variant == "legacy_layers":
         return tf.compat.v1.layers.dense(x, units, activation, name=name, **initializers(params))
-    kernel, bias = weights(name, [x.shape[-1], units], params)
+    kernel, bias = weights(name, [x.shape[-1], units], params, spec)
     y = tf.matmul(x, kernel) + bias  # concept: forward
     return y if activation is None else activation(y)
 
@@ -65,7 +67,9 @@ def build_graph(spec, forward, input_shape):
         tf.compat.v1.set_random_seed(spec.seed)  # the graph-level seed of every initializer  # concept: seed
         x = tf.compat.v1.placeholder(tf.float32, [None, *input_shape], name="x")  # None: any batch size
         labels = tf.compat.v1.placeholder(tf.int64, [None], name="labels")
-        logits = tf.identity(forward(x, spec), name="logits")
+        # the forward in the compute dtype; loss and predictions read its logits in float32
+        logits_compute = tf.identity(forward(tf.cast(x, dtypes(spec)[1]), spec), name="logits_compute")
+        logits = tf.identity(tf.cast(logits_compute, tf.float32), name="logits")  # concept: precision
         loss = tf.identity(loss_fn(logits, labels, spec.num_classes), name="loss")
         update_op(loss, spec)
         init, saver = tf.compat.v1.global_variables_initializer(), tf.compat.v1.train.Saver()
@@ -79,7 +83,7 @@ def model_of(sess, saver):
     """The model is the Session plus the graph's named tensors: what train and predict feed and fetch."""
     get = sess.graph.get_tensor_by_name
     return types.SimpleNamespace(sess=sess, saver=saver, x=get("x:0"), labels=get("labels:0"),
-                                 logits=get("logits:0"), loss=get("loss:0"),
+                                 logits=get("logits:0"), logits_compute=get("logits_compute:0"), loss=get("loss:0"),
                                  train_op=sess.graph.get_operation_by_name("train"))
 
 
@@ -89,6 +93,21 @@ def build_model(spec):
 
 def count_params(model):
     return sum(int(np.prod(v.shape)) for v in model.sess.graph.get_collection("trainable_variables"))
+
+
+# %% precision
+def dtypes(spec):
+    """(variables, compute) dtypes: mixed keeps float32 variables (and Adam's slots) and casts them to
+    bfloat16 in the graph, where the matmuls read them; bf16 creates the variables in bfloat16."""
+    precision = getattr(spec, "precision", "fp32")  # tanh_regression/tf1.py reuses dense(): its spec has none
+    return {"fp32": (tf.float32, tf.float32), "mixed": (tf.float32, tf.bfloat16),
+            "bf16": (tf.bfloat16, tf.bfloat16)}[precision]
+
+
+def precision_used(model, spec, x):
+    variable = model.sess.graph.get_collection("trainable_variables")[0]
+    logits = model.sess.run(model.logits_compute, feed_dict={model.x: x})  # the forward's, before the float32 cast
+    return {"params": variable.dtype.base_dtype, "compute": logits.dtype}
 
 
 # %% loss
@@ -102,7 +121,10 @@ def loss_fn(logits, labels, num_classes):
 def update_op(loss, spec):
     # epsilon 1e-8 is the paper's "epsilon hat": m / (sqrt(v) + eps) with the bias correction in the step size
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps
-    optimizer = tf.compat.v1.train.AdamOptimizer(spec.lr, beta1=spec.beta1, beta2=spec.beta2,
+    beta2 = spec.beta2
+    if spec.precision == "bf16":  # the Adam op takes beta2 in the variables' dtype, and bfloat16 rounds 0.999 to 1:
+        beta2 = min(beta2, 1 - 2**-8)  # v would stay 0 and m / eps blow up; 1 - 2**-8: the largest bfloat16 below 1
+    optimizer = tf.compat.v1.train.AdamOptimizer(spec.lr, beta1=spec.beta1, beta2=beta2,
                                                  epsilon=eps)  # concept: optimizer
     # concept-absent: zero-grad: each run of the update op computes the gradients anew: nothing accumulates
     return optimizer.minimize(loss, name="train")  # one op: gradients + Adam update  # concept: gradient, step

@@ -15,33 +15,37 @@ VARIANTS = {
 
 
 # %% model
-def variables(shape, params=None):
-    """A kernel and a bias as tf.Variables: Glorot-uniform kernel and zero bias (Keras's defaults, drawn
-    here with tf.random: this column uses no Keras layers), or the spec's shared weights."""
+def variables(shape, params=None, dtype=tf.float32):
+    """A kernel and a bias as tf.Variables of `dtype`: Glorot-uniform kernel and zero bias (Keras's defaults,
+    drawn here with tf.random: this column uses no Keras layers), or the spec's shared weights."""
     if params is None:
         fan_in, fan_out = np.prod(shape[:-1]), np.prod(shape[:-2]) * shape[-1]
         limit = np.sqrt(6.0 / (fan_in + fan_out))
         params = {"kernel": tf.random.uniform(shape, -limit, limit), "bias": tf.zeros(shape[-1:])}
+    if dtype != tf.float32:  # bf16: the float32 draws (or shared weights), rounded once
+        params = {name: tf.cast(value, dtype) for name, value in params.items()}
     return tf.Variable(params["kernel"], name="kernel"), tf.Variable(params["bias"], name="bias")
 
 
 class Dense(tf.Module):
-    def __init__(self, fan_in, fan_out, params=None):
+    def __init__(self, fan_in, fan_out, params=None, dtype=tf.float32):
         super().__init__()
-        self.kernel, self.bias = variables([fan_in, fan_out], params)  # concept: params
+        self.kernel, self.bias = variables([fan_in, fan_out], params, dtype)  # concept: params
 
-    def __call__(self, x):
-        return x @ self.kernel + self.bias
+    def __call__(self, x):  # the weights in x's dtype (see # %% precision); a no-op when they match
+        return x @ tf.cast(self.kernel, x.dtype) + tf.cast(self.bias, x.dtype)
 
 
 class MLP(tf.Module):
-    def __init__(self, sizes, shared=None):
+    def __init__(self, sizes, shared=None, precision="fp32"):
         super().__init__()
         shared = shared or [None] * (len(sizes) - 1)
-        self.layers = [Dense(i, o, p) for i, o, p in zip(sizes[:-1], sizes[1:], shared)]
+        dtype, self.compute_dtype = dtypes(precision)
+        self.layers = [Dense(i, o, p, dtype) for i, o, p in zip(sizes[:-1], sizes[1:], shared)]
 
     # concept-absent: mode: a tf.Module has no mode switch: a layer that differs would take a training argument
     def __call__(self, x):
+        x = tf.cast(x, self.compute_dtype)  # and each layer casts its weights to x's dtype  # concept: precision
         for layer in self.layers[:-1]:
             x = tf.nn.relu(layer(x))  # concept: forward
         return self.layers[-1](x)  # logits: no activation
@@ -50,15 +54,29 @@ class MLP(tf.Module):
 def build_model(spec):
     tf.random.set_seed(spec.seed)  # concept: seed
     shared = shared_params(spec) if spec.init == "shared" else None
-    return MLP((spec.input_size, *spec.hidden, spec.num_classes), shared)
+    return MLP((spec.input_size, *spec.hidden, spec.num_classes), shared, spec.precision)
 
 
 def count_params(model):
     return sum(int(np.prod(v.shape)) for v in model.trainable_variables)  # every tf.Variable it holds
 
 
+# %% precision
+def dtypes(precision):
+    """(variables, compute) dtypes. No Keras policy here: mixed keeps float32 variables (and Adam's slots) and
+    the layers cast them to bfloat16 where the forward reads them; bf16 creates the variables in bfloat16."""
+    return {"fp32": (tf.float32, tf.float32), "mixed": (tf.float32, tf.bfloat16),
+            "bf16": (tf.bfloat16, tf.bfloat16)}[precision]
+
+
+def precision_used(model, spec, x):
+    # the training forward itself, on x: its logits before the loss's float32 cast
+    return {"params": model.trainable_variables[0].dtype, "compute": model(tf.constant(x)).dtype}
+
+
 # %% loss
 def loss_fn(logits, labels):
+    logits = tf.cast(logits, tf.float32)  # mixed, bf16: the softmax and the mean in float32  # concept: precision
     return tf.reduce_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))  # concept: loss
 
@@ -79,7 +97,10 @@ def train_step(model, optimizer, x, y):
 def train(model, spec, data, rec):
     # TF2's optimizers are Keras's: Adam's default epsilon is 1e-7 (TF1, PyTorch: 1e-8), as "epsilon hat"
     eps = 1e-7 if spec.adam_eps is None else spec.adam_eps
-    optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2,
+    beta2 = spec.beta2
+    if spec.precision == "bf16":  # Keras's Adam casts beta_2 to the variables' dtype: bfloat16 rounds 0.999
+        beta2 = min(beta2, 1 - 2**-8)  # to 1, and 1 - beta_2**t = 0 would freeze it: take bf16's largest below 1
+    optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=beta2,
                                          epsilon=eps)  # concept: optimizer
     x_all, y_all = tf.constant(data.x_train), tf.constant(data.y_train)  # in memory, once
     writer = None
@@ -108,7 +129,8 @@ def train(model, spec, data, rec):
 
 # %% evaluate
 def predict(model, x):
-    return model(tf.constant(x)).numpy()  # eager: op by op, no tracing for each new batch size
+    logits = model(tf.constant(x))  # eager: op by op, no tracing for each new batch size
+    return tf.cast(logits, tf.float32).numpy()  # float32 logits whatever the precision
 
 
 def accuracy(model, x, y):

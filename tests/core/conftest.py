@@ -81,18 +81,29 @@ DUMMY = textwrap.dedent('''
 
 
 @pytest.fixture
-def dummy_impls(tmp_path, monkeypatch):
-    root = tmp_path / "pkgs"
-    pkg = root / "dummy_impls" / "x2_descent"
-    pkg.mkdir(parents=True)
-    (root / "dummy_impls" / "__init__.py").write_text("")
-    (pkg / "__init__.py").write_text("")
-    (pkg / "numpy.py").write_text(DUMMY)
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", str(root))
-    monkeypatch.setenv("DLROSETTA_IMPL_PACKAGE", "dummy_impls")
+def impl_package(tmp_path, monkeypatch):
+    """impl_package(package, task, source) -> tmp_path: a package of implementations with one file,
+    <package>/<task>/numpy.py, that the runner's cells import (DLROSETTA_IMPL_PACKAGE); the registry's caches
+    are cleared around it."""
+    def install(package: str, task: str, source: str):
+        root = tmp_path / "pkgs"
+        pkg = root / package / task
+        pkg.mkdir(parents=True)
+        (root / package / "__init__.py").write_text("")
+        (pkg / "__init__.py").write_text("")
+        (pkg / "numpy.py").write_text(source)
+        monkeypatch.syspath_prepend(str(root))
+        monkeypatch.setenv("PYTHONPATH", str(root))
+        monkeypatch.setenv("DLROSETTA_IMPL_PACKAGE", package)
+        for fn in (registry.impl_path, registry.variants):
+            fn.cache_clear()
+        return tmp_path
+
+    yield install
     for fn in (registry.impl_path, registry.variants):
         fn.cache_clear()
-    yield tmp_path
-    for fn in (registry.impl_path, registry.variants):
-        fn.cache_clear()
+
+
+@pytest.fixture
+def dummy_impls(impl_package):
+    return impl_package("dummy_impls", "x2_descent", DUMMY)
