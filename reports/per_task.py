@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import statistics
 
+from harness.matrix.registry import variants
 from harness.matrix.tasks import TASKS
 from reports import charts
 from reports.data import Run, get, host_label, machines, number, params_text, series_label, task_title
@@ -213,6 +214,56 @@ def mnist_table_rows(rows, roofline=None):
     return out
 
 
+IDIOM_COLS = [
+    Col("framework", "framework"), Col("dataset", "dataset"), Col("primary", "primary variant"),
+    Col("primary_ms", "primary step (ms)", "ms"),
+    Col("primary_vs_fastest", "× fastest primary", "ratio", "over the fastest primary variant's step (same dataset, machine)"),
+    Col("best", "best variant"), Col("best_ms", "best step (ms)", "ms"),
+    Col("best_vs_fastest", "× fastest best", "ratio", "over the fastest framework's best variant"),
+    Col("idiom_cost", "idiom cost", "ratio", "primary step / best variant's step: what the idiomatic code costs"),
+]
+
+
+def idiom_costs(rows, task) -> list[dict]:
+    """Per framework (and dataset, machine): its primary variant (the file's first, the idiom) against the
+    fastest of its variants, each ranked against the other frameworks' — "what the idiom costs" and "how fast
+    the framework can be made". Rows timed on a busy machine, sweep cells and other precisions stay out."""
+    timed = [r for r in rows if r.get("task") == task and r.get("status") == "ok" and not r.get("params")
+             and number(get(r, "timing.step_s.median")) and (r.get("stability") or {}).get("flag") in (None, "stable")]
+    groups: dict[tuple, list] = {}
+    for r in timed:
+        groups.setdefault((r.get("dataset"), host_label(r), r.get("framework")), []).append(r)
+    out = []
+    for (dataset, host, fw), members in groups.items():
+        step = lambda r: number(get(r, "timing.step_s.median"))  # noqa: E731
+        primary = next((r for r in members if r.get("variant") == next(iter(variants(task, fw)), None)), None)
+        if primary is None:
+            continue
+        best = min(members, key=step)
+        out.append({"framework": fw, "dataset": dataset, "machine": host, "primary": primary.get("variant"),
+                    "primary_ms": ms(step(primary)), "best": best.get("variant"), "best_ms": ms(step(best)),
+                    "idiom_cost": step(primary) / step(best), "best_row": best})
+    for kind in ("primary", "best"):
+        fastest = {}
+        for c in out:
+            key = (c["dataset"], c["machine"])
+            fastest[key] = min(fastest.get(key, c[f"{kind}_ms"]), c[f"{kind}_ms"])
+        for c in out:
+            c[f"{kind}_vs_fastest"] = c[f"{kind}_ms"] / fastest[(c["dataset"], c["machine"])]
+    return out
+
+
+def best_note(costs) -> str:
+    """The "best of each framework" counterpart of the speed note: the fastest best variant, those over 2x it."""
+    if len({c["framework"] for c in costs}) < 2:
+        return ""
+    top = min(costs, key=lambda c: c["best_ms"])
+    slow = [f"{c['framework']}/{c['best']} ×{c['best_vs_fastest']:.1f}" for c in costs if c["best_vs_fastest"] > 2]
+    return (f"Best variant of each framework: fastest {top['framework']}/{top['best']}, "
+            f"{fmt_value(top['best_ms'], 'ms')} ms; " + ("over 2× it: " + ", ".join(slow) + "." if slow
+                                                          else "every framework's best within 2× of it."))
+
+
 def speed_note(rows, roofline) -> str:
     """The fastest column's throughput against the roofline, and the columns over 2x its step time; per
     machine when the rows come from several (merged shards), never ranked across them."""
@@ -244,13 +295,21 @@ def mnist_section(run: Run, task: str) -> dict:
     roofline = number(get(run.env, "roofline.sgemm_gflops"))
     all_rows = [r for r in run.rows if r.get("task") == task]
     datasets = list(dict.fromkeys(r.get("dataset") for r in all_rows if r.get("status") == "ok"))
-    groups = []
+    groups, all_costs = [], []
     for ds in datasets:
         rows = [r for r in ok_rows(run.rows, task, dataset=ds) if not r.get("params")]
         if not rows:
             continue
         label = series_label if len(machines(rows)) <= 1 else (lambda r: f"{series_label(r)} · {host_label(r)}")
-        chart_list = timing_charts(rows, label) + [epoch_chart(rows, label), memory_chart(rows, label=label)] \
+        costs = idiom_costs(rows, task)
+        best_rows = [c.pop("best_row") for c in costs]
+        best_chart = charts.bars(best_rows, lambda r: ms(get(r, "timing.step_s.median")),
+                                 "Steady-state step time — best variant of each framework", "ms", label=label,
+                                 note="each framework's fastest variant (idiom cost: see the table below)") \
+            if len(best_rows) > 1 and any(c["best"] != c["primary"] for c in costs) else None
+        timing = timing_charts(rows, label)  # step time of every row, then the first step
+        chart_list = timing[:1] + [best_chart] + timing[1:] \
+            + [epoch_chart(rows, label), memory_chart(rows, label=label)] \
             + inference_charts(rows, label) + curve_charts(rows, label)
         targets = {get(r, "metrics.target_accuracy") for r in rows} - {None}
         ttt = charts.bars(rows, lambda r: get(r, "metrics.time_to_target_s"),
@@ -278,13 +337,19 @@ def mnist_section(run: Run, task: str) -> dict:
                            + target_note).strip()
         speed = speed_note(rows, roofline)
         groups.append({"name": ds, "charts": [c for c in chart_list if c],
-                       "note": " ".join(n for n in (target_note, speed) if n)})
+                       "note": " ".join(n for n in (target_note, speed, best_note(costs) if best_chart else "") if n)})
+        all_costs += costs
     sweeps = sweep_charts(run.rows, task)
     cols = MNIST_COLS + ([Col("machine", "machine", "text", "where the row was timed (merged shards)")]
                          if len(machines(all_rows)) > 1 else [])
     tbl = table(cols, mnist_table_rows([r for r in all_rows if r.get("status") not in ("not_applicable",)],
                                        roofline), f"{task}.csv")
-    return {"groups": groups, "sweeps": sweeps, "table": tbl}
+    idiom = table(IDIOM_COLS, all_costs, f"{task}-idiom-cost.csv",
+                  title="Idiom cost: each framework's primary against its best variant",
+                  note="primary: the file's first variant, the framework's idiom; best: its fastest variant in this "
+                       "run (the primary itself where none is faster). Quiet-machine rows only.") \
+        if any(c["best"] != c["primary"] for c in all_costs) else None
+    return {"groups": groups, "sweeps": sweeps, "table": tbl, "extra_tables": [idiom] if idiom else []}
 
 
 LINREG_COLS = [
