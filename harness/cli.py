@@ -339,7 +339,8 @@ def cmd_run(args) -> int:
         grid = [g + [(key, v)] for g in grid for v in values]
     params = [tuple(g + [(k, v[0]) for k, v in fixed]) for g in grid]
     # --precision is a matrix dimension of the MNIST tasks; fp32 keeps the plain cell key (the default run's)
-    params = [p + ((("precision", v),) if v != "fp32" else ()) for p in params for v in precisions(args.precision)]
+    run_precisions = precisions(args.precision)
+    params = [p + ((("precision", v),) if v != "fp32" else ()) for p in params for v in run_precisions]
     from harness.matrix import shard
 
     cells = apply_params(enumerate_cells(sel["tasks"], sel["frameworks"], [sel["device"]], sel["datasets"],
@@ -367,13 +368,14 @@ def cmd_run(args) -> int:
     prepare_out(out)
     env_info = environment.describe(threads, args.profile, sel["device"])
     env_info["settings"] = {"set": sorted(args.set), "sweep": sorted(args.sweep), "init": args.init}
-    env_info["precision"] = ",".join(precisions(args.precision))
+    env_info["precision"] = ",".join(run_precisions)
     env_info["shard"] = args.shard
     env_info["run_id"] = _existing_run_id(out) or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     env_info = environment.write(out, env_info)
     _append_schedule(out, args, rounds)
     opts = runner.RunOptions(out=out.resolve(), profile=args.profile, timeout=args.timeout, threads=threads,
-                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, deploy=getattr(args, "deploy", True), run_id=env_info["run_id"],
+                             data_dir=args.data_dir, init=args.init, onnx=args.onnx, deploy=args.deploy,
+                             run_id=env_info["run_id"],
                              max_memory_gb=args.max_memory, profile_ops=getattr(args, "profile_ops", False))
     progress = Progress(len(jobs), live=args.progress and sys.stderr.isatty(),
                         skipped=sum(len(r) for r in rounds) - len(jobs), quiet=args.quiet,

@@ -233,10 +233,14 @@ def idiom_costs(rows, task) -> list[dict]:
     groups: dict[tuple, list] = {}
     for r in timed:
         groups.setdefault((r.get("dataset"), host_label(r), r.get("framework")), []).append(r)
+
+    def step(r):
+        return number(get(r, "timing.step_s.median"))
+
     out = []
     for (dataset, host, fw), members in groups.items():
-        step = lambda r: number(get(r, "timing.step_s.median"))  # noqa: E731
-        primary = next((r for r in members if r.get("variant") == next(iter(variants(task, fw)), None)), None)
+        first = next(iter(variants(task, fw)), None)  # the file's first variant: the idiom
+        primary = next((r for r in members if r.get("variant") == first), None)
         if primary is None:
             continue
         best = min(members, key=step)

@@ -280,21 +280,20 @@ def run(job: dict) -> dict:
             metrics["save_load"] = {"status": "failed", "error": one_line(exc)}
 
     # -- ONNX export and parity with onnxruntime ----------------------------------------------------
-    reduced = getattr(spec, "precision", "fp32") != "fp32"
-    if reduced:  # the exports are the fp32 model's; a bf16 graph is another check
-        for block in ("onnx", "deploy"):
-            if job.get(block, True):
-                result[block] = {"status": "not_applicable", "error": f"checked on the fp32 model, not {spec.precision}"}
-    if job.get("onnx", True) and not reduced:  # a file without export_onnx gets a not_applicable block, never none
+    # the exports are checked on the fp32 model; a bf16 graph would be another check
+    reduced = None if getattr(spec, "precision", "fp32") == "fp32" else {
+        "status": "not_applicable", "error": f"checked on the fp32 model, not {spec.precision}"}
+    if job.get("onnx", True):  # a file without export_onnx gets a not_applicable block, never none
         from harness.checks import onnx_parity
 
-        result["onnx"] = onnx_parity.check(module, model, spec, data, cell_dir, native_infer_ms=timing["infer_ms"])
+        result["onnx"] = reduced or onnx_parity.check(module, model, spec, data, cell_dir,
+                                                      native_infer_ms=timing["infer_ms"])
 
     # -- deployment export (torch.export, SavedModel, jax.export) loaded back ------------------------
-    if job.get("deploy", True) and kind == "mnist" and not reduced:
+    if job.get("deploy", True) and kind == "mnist":
         from harness.checks import deploy_export
 
-        result["deploy"] = deploy_export.check(module, model, spec, data, cell_dir)
+        result["deploy"] = dict(reduced) if reduced else deploy_export.check(module, model, spec, data, cell_dir)
     result["memory"]["device_peak_mb"] = device_peak_mb(framework, device)
     result["timing"]["process_start_s"] = time.time() - t_process
     return result
