@@ -18,7 +18,7 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from harness.matrix.registry import FRAMEWORKS, impl_path
+from harness.matrix.registry import FRAMEWORKS, impl_path, is_tuned
 from harness.matrix.tasks import TASKS
 from reports import crosswalk
 from reports.sources import SourceLinks
@@ -38,7 +38,14 @@ PHASE_TITLES = {
     "deploy": "deployment export",
     "precision": "precision (bf16 / mixed)",
 }
+TUNED = "tuned-"  # `# %% tuned-<phase>`: a tuned variant's code, shown beside the primary's <phase>
 CSS_CLASS = "hl"
+
+
+def phase_title(phase: str) -> str:
+    if phase.startswith(TUNED):
+        return f"tuned: {PHASE_TITLES.get(phase[len(TUNED):], phase[len(TUNED):])}"
+    return PHASE_TITLES.get(phase, phase)
 
 
 @dataclass
@@ -59,6 +66,15 @@ class Column:
     def phase_of(self, line: int) -> str | None:
         return next((p for p, (a, b) in self.phase_lines.items() if a <= line <= b), None)
 
+    @property
+    def tuned_pairs(self) -> list[tuple[str, str]]:
+        """[(the primary's phase, the tuned cell beside it)] for each `# %% tuned-<phase>` cell of the file."""
+        return [(p[len(TUNED):], p) for p in self.phases if p.startswith(TUNED)]
+
+    @property
+    def tuned_variants(self) -> dict:
+        return {k: v for k, v in self.variants.items() if is_tuned(k)}
+
 
 @dataclass
 class Guide:
@@ -77,7 +93,12 @@ class Guide:
 
     @property
     def phase_titles(self) -> dict:
-        return {p: PHASE_TITLES.get(p, p) for p in self.phases}
+        return {p: phase_title(p) for p in self.phases}
+
+    @property
+    def tuned(self) -> list[Column]:
+        """The columns with a tuned variant's cells: the guide shows each beside the primary's code."""
+        return [c for c in self.columns if c.tuned_pairs]
 
 
 def split_phases(source: str) -> list[tuple[str, int, str]]:

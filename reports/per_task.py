@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import statistics
 
-from harness.matrix.registry import variants
+from harness.matrix.registry import is_tuned, variants
 from harness.matrix.tasks import TASKS
 from reports import charts
 from reports.data import Run, get, host_label, machines, number, params_text, series_label, task_title
@@ -337,7 +337,10 @@ def mnist_section(run: Run, task: str) -> dict:
                            f"reaches {fmt_value(max(targets), 'pct')} (at most {most} epochs), so final "
                            f"accuracies sit just above the target; compare the time to target. "
                            + ("Secondary variants run a short fixed schedule for their step time and "
-                              "have no target. " if any(r.get("secondary") for r in rows) else "")
+                              "have no target" + ("; tuned variants train to target like the primaries"
+                                                  if any(is_tuned(r.get("variant")) for r in rows) else "") + ". "
+                              if any(r.get("secondary") and get(r, "metrics.target_accuracy") is None
+                                     for r in rows) else "")
                            + target_note).strip()
         speed = speed_note(rows, roofline)
         groups.append({"name": ds, "charts": [c for c in chart_list if c],

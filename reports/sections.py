@@ -11,6 +11,7 @@ from harness.matrix.registry import FRAMEWORKS, NOT_APPLICABLE, impl_path
 from harness.matrix.tasks import PRECISIONS, TASKS
 from harness.running.merge import host_of
 from reports import charts, idioms
+from reports.overhead import overhead_text
 from reports.data import (STATUSES, Run, config_key, first_of, framework_title, get, host_label, number,
                           params_text, task_title)
 from reports.format import Col, fmt_ms, fmt_num, fmt_value, ms, table
@@ -68,6 +69,7 @@ def environment_section(run: Run) -> dict:
         ("Precision", _precision_text(env)),
         ("Init", _common(run.rows, "init")),
         ("Git commit", env.get("git_commit")),
+        ("Harness overhead", overhead_text(run.rows)),
     ]
     envs, seen = [], set()
     for e in env.get("environments") or []:

@@ -2,7 +2,8 @@
 
 An implementation is the file ``implementations/<task>/<module>.py``; its variants are the keys of the
 literal ``VARIANTS`` dict at its top (read with `ast`, so listing cells imports nothing). The first
-variant is the framework's primary idiom.
+variant is the framework's primary idiom. A variant named ``tuned…`` is the same model made fast with changes
+an engineer would really make (issue 17): it trains to target like the primary, in float32.
 """
 from __future__ import annotations
 
@@ -125,11 +126,23 @@ def variants(task: str, framework: str) -> dict[str, str]:
     return {"default": ""}
 
 
+TUNED_PREFIX = "tuned"
+TUNED_FP32_ONLY = "a tuned variant is measured in float32: the primary variant has the precision modes"
+
+
+def is_tuned(variant: str | None) -> bool:
+    """A `tuned…` variant: the framework at its best, set beside its idiom (the report's idiom cost)."""
+    return bool(variant) and variant.startswith(TUNED_PREFIX)
+
+
 def applicability(task: str, framework: str, variant: str | None = None, params: tuple = ()) -> str | None:
     """None when the pair (and the variant, if given; the precision among the cell's params) is applicable,
     else the reason it is not."""
-    if dict(params).get("precision", "fp32") != "fp32" and (framework, variant) in PRECISION_NOT_APPLICABLE:
-        return PRECISION_NOT_APPLICABLE[(framework, variant)]
+    if dict(params).get("precision", "fp32") != "fp32":
+        if (framework, variant) in PRECISION_NOT_APPLICABLE:
+            return PRECISION_NOT_APPLICABLE[(framework, variant)]
+        if is_tuned(variant):
+            return TUNED_FP32_ONLY
     if (task, framework) in NOT_APPLICABLE:
         return NOT_APPLICABLE[(task, framework)]
     if (task, framework, variant) in VARIANT_NOT_APPLICABLE:
@@ -159,6 +172,11 @@ class Cell:
     mode: str | None = None
     params: tuple[tuple[str, object], ...] = field(default=())  # sweep / --set overrides
     secondary: bool = field(default=False, compare=False)  # a secondary variant under a profile's policy
+
+    @property
+    def short_schedule(self) -> bool:
+        """A secondary variant that the profile runs on its short schedule: a tuned one trains in full."""
+        return self.secondary and not is_tuned(self.variant)
 
     @property
     def key(self) -> str:

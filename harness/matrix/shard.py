@@ -41,7 +41,7 @@ def estimated_cost(cell: Cell, profile: str, measured: dict | None = None) -> fl
         return measured[cell.key]
     kind = TASKS[cell.task].kind
     name = cell.task if kind == "mnist" else kind
-    if cell.secondary and name in SECONDARY_COST_S:
+    if cell.short_schedule and name in SECONDARY_COST_S:
         return SECONDARY_COST_S[name]
     return COST_S.get(profile, COST_S["full"]).get(name, 10.0)
 

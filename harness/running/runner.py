@@ -154,7 +154,7 @@ def job_spec(job: Job, opts: RunOptions):
     epoch of at most REPEAT_STEPS steps, no target) — the steady-state step time is what it measures."""
     cell = job.cell
     kind = TASKS[cell.task].kind
-    reduced = SECONDARY[opts.profile].get(kind, {}).get("spec", {}) if cell.secondary else {}
+    reduced = SECONDARY[opts.profile].get(kind, {}).get("spec", {}) if cell.short_schedule else {}
     spec = make_spec(cell.task, opts.profile, dataset=cell.dataset, mode=cell.mode, init=opts.init,
                      variant=cell.variant, device=cell.device, **{**reduced, **dict(cell.params)})
     if job.repeat and kind == "mnist":

@@ -12,6 +12,7 @@ VARIANTS = {
     "eager": "in-memory tensors sliced per batch, eager mode",
     "dataloader": "TensorDataset + DataLoader with the harness's batch order (a batch sampler)",
     "compile": "torch.compile(model): first step includes the Inductor compile",
+    "tuned": "max-pool before ReLU (the same function); the MLP's tuned loop: fused Adam, malloc keeping freed buffers",
 }
 
 
@@ -37,7 +38,7 @@ class CNN(nn.Module):
 
 def build_model(spec):
     torch.manual_seed(spec.seed)  # the global generator the layers draw their weights from  # concept: seed
-    model = CNN(spec)
+    model = TunedCNN(spec) if spec.variant == "tuned" else CNN(spec)  # TunedCNN: below, in its own cell
     if spec.init == "shared":  # the spec's weights in torch's layouts
         *convs, dense = shared_params(spec)
         weights = [(p["kernel"].transpose(3, 2, 0, 1), p["bias"]) for p in convs]  # HWIO -> OIHW
@@ -55,3 +56,17 @@ def load(spec, path):
     model = build_model(spec)
     model.load_state_dict(torch.load(path + ".pt", weights_only=True))
     return model
+
+
+# %% tuned-model
+# The same network, made fast: ReLU is monotone, so relu(max_pool(x)) == max_pool(relu(x)), gradients
+# included (the window's maximum is the element that gets the gradient either way). Pooling first, the
+# ReLU and its backward touch a quarter of the values: step 11.9 -> 9.6 ms (with the tuned loop's
+# malloc setting; the conv layers keep their indices, so the state_dict is the primary's).
+class TunedCNN(CNN):
+    def __init__(self, spec):
+        super().__init__(spec)
+        layers = list(self.features)
+        for i in range(0, len(layers), 3):  # conv, relu, pool -> conv, pool, relu
+            layers[i + 1], layers[i + 2] = layers[i + 2], layers[i + 1]
+        self.features = nn.Sequential(*layers)

@@ -10,7 +10,8 @@ from implementations.mnist_mlp.tf2 import (  # noqa: F401 - the harness calls th
 VARIANTS = {
     "function": "in-memory tensors, batches gathered by index, @tf.function train step",
     "tf_data": "the same step fed by a tf.data.Dataset over the harness's batch indices",
-}
+    "tuned": "the step traced once as a concrete function for the batch's indices, gathering its own batch",
+}  # not tuned_xla: XLA:CPU's max-pool gradient makes the step 3.3x slower (the MLP file's # %% tuned-step)
 
 
 # %% model

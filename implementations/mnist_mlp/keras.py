@@ -11,6 +11,8 @@ VARIANTS = {
     "sequential": "keras.Sequential: a stack of layers, the keras-io mnist_convnet style",
     "functional": "functional API: keras.Input, layers called on tensors, keras.Model(inputs, outputs)",
     "tensorboard": "the Sequential model, fit with keras.callbacks.TensorBoard and the test set as validation data",
+    "tuned": "the Sequential model, compiled with steps_per_execution (TF, JAX) and jit_compile=True (XLA on TF, "
+             "torch.compile on PyTorch)",
 }
 
 
@@ -97,6 +99,8 @@ def train(model, spec, data, rec):
     epsilon = {} if spec.adam_eps is None else {"epsilon": spec.adam_eps}
     adam = Bfloat16Adam if spec.precision == "bf16" else keras.optimizers.Adam  # bf16: see the precision cell
     optimizer = adam(spec.lr, beta_1=spec.beta1, beta_2=spec.beta2, **epsilon)  # concept: optimizer
+    if spec.variant == "tuned":  # compile's performance settings: # %% tuned-train
+        return tuned_train(model, spec, data, rec, optimizer)
     # compile picks how the step runs: XLA-jitted on JAX, a tf.function graph on TensorFlow
     # (jit_compile="auto" leaves XLA off on a machine without a GPU), eager on PyTorch
     logged = spec.variant == "tensorboard"  # an accuracy metric to log, computed in every (timed) step
@@ -176,3 +180,61 @@ def load_deploy(file):
 
     loaded = tf.saved_model.load(file)  # concept: deploy
     return lambda x: loaded.serve(tf.constant(x)).numpy()
+
+
+# %% tuned-train
+# tuned: the same compile and fit, with compile's two performance settings. Measured on 2 threads, batch 128,
+# primary -> tuned ms per step: MLP on TensorFlow 2.1 -> 1.0-1.15, on PyTorch 2.2-2.9 -> 1.35, on JAX 0.71 -> 0.65;
+# CNN on TensorFlow 11.5 -> 9.2-10.
+# - steps_per_execution=n: fit runs n steps per call of its compiled function (TensorFlow: a tf.while_loop in
+#   the graph; JAX: n jitted steps dispatched back to back) and calls the callbacks once per n steps, so the
+#   Python around every step (callbacks, logs, a sync) runs once per n. The PyTorch backend allows only 1.
+#   n divides the epoch: an execution never runs into the next epoch's batches.
+# - jit_compile=True: XLA on TensorFlow ("auto" leaves it off without a GPU), torch.compile of the train step
+#   on PyTorch (about 10 s of compiling in the first step); JAX's step is jitted already. Not for the CNN:
+#   XLA:CPU's max-pool gradient makes its TF step 8x slower (74 ms), and torch.compile gains nothing on it.
+def tuned_train(model, spec, data, rec, optimizer):
+    backend, cnn = keras.backend.backend(), spec.model == "cnn"
+    n = steps_per_execution(spec, data)
+    model.compile(optimizer=optimizer, loss=loss_fn, steps_per_execution=n,
+                  jit_compile=backend == "jax" or not cnn)  # concept: jit
+    model.fit(batches(data, spec.epochs), steps_per_epoch=data.steps_per_epoch, epochs=spec.epochs,
+              shuffle=False, callbacks=[EveryStep(rec)], verbose=0)
+    return model
+
+
+def steps_per_execution(spec, data):
+    """The largest divisor of the epoch's steps up to 32 (a full MNIST epoch, 468 steps: 26). 1 on PyTorch, and
+    under `--init shared`: `dlrosetta parity` compares every step's loss, and fit logs one per execution."""
+    if keras.backend.backend() == "torch" or spec.init == "shared":
+        return 1
+    return max(d for d in range(1, 33) if data.steps_per_epoch % d == 0)
+
+
+class EveryStep(keras.callbacks.Callback):
+    """Harness plumbing: the recorder's callback (one step timed per call), told about every step. fit calls it
+    once per execution, `batch` the index of its last step; each of the n steps is recorded as 1/n of the
+    execution's time, and with the n steps' mean loss (fit logs the epoch's running mean, so that is all it says)."""
+
+    def __init__(self, rec):
+        super().__init__()
+        self.rec, self.callback = rec, rec.keras_callback()
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.callback.set_model(model)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps, self.total = 0, 0.0  # steps run in this epoch, the sum of their losses
+
+    def on_train_batch_end(self, batch, logs=None):
+        n, total = batch + 1 - self.steps, (batch + 1) * float(logs["loss"])  # float: the sync
+        for k in range(1, n + 1):  # the running mean after each of the n steps
+            mean = (self.total + k * (total - self.total) / n) / (self.steps + k)
+            self.callback.on_train_batch_end(self.steps + k - 1, {"loss": mean})
+        times = self.rec.step_times  # the first of the n took the whole execution, the others ~0
+        times[-n:] = [sum(times[-n:]) / n] * n
+        self.steps, self.total = batch + 1, total
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.callback.on_epoch_end(epoch, logs)

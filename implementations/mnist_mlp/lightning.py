@@ -61,6 +61,9 @@ class LoggingClassifier(Classifier):
 
 # concept-absent: seed: the network is pytorch.build_model's, which seeds torch's generator first
 def build_model(spec):
+    if spec.variant == "tuned":
+        if "malloc" in _F: pytorch.keep_freed_memory()
+        return TunedClassifier(pytorch.build_model(spec), **adam_settings(spec))
     module = LoggingClassifier if spec.variant in ("tensorboard", "mlflow") else Classifier
     return module(pytorch.build_model(spec), **adam_settings(spec))  # the PyTorch column's MLP
 
@@ -115,6 +118,7 @@ def train(model, spec, data, rec, sampler=None, **trainer_options):
     """`sampler` and `trainer_options`: linear regression's gradient accumulation feeds single rows."""
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(data.x_train), torch.from_numpy(data.y_train))
     # batch_size=None: the sampler yields whole batches, and the dataset slices all their rows at once
+    if spec.variant == "tuned" and "tensor" in _F: sampler = TensorBatches(data)
     loader = torch.utils.data.DataLoader(dataset, sampler=sampler or EpochBatches(data), batch_size=None)  # concept: batching
     logging, validation = {"logger": logger(spec)}, None
     if logging["logger"]:  # the logging variants
@@ -122,9 +126,10 @@ def train(model, spec, data, rec, sampler=None, **trainer_options):
         test = torch.utils.data.TensorDataset(torch.from_numpy(data.x_test), torch.from_numpy(data.y_test))
         # validation runs inside fit, so these variants' epoch times include it (their step times do not)
         validation = torch.utils.data.DataLoader(test, batch_size=spec.batch_size)
+    flags = dict(enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, **logging)
+    if spec.variant == "tuned" and "bare" in _F: flags = {"barebones": True}
     trainer = L.Trainer(max_epochs=spec.epochs, accelerator="gpu" if spec.device == "gpu" else "cpu",
-                        devices=1, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[rec.lightning_callback()], **logging,
+                        devices=1, callbacks=[rec.lightning_callback()], **flags,
                         precision=TRAINER_PRECISION[getattr(spec, "precision", "fp32")],  # regressions: fp32
                         **trainer_options)  # concept: device
     trainer.fit(model, train_dataloaders=loader, val_dataloaders=validation)  # concept: zero-grad, gradient, step
@@ -150,3 +155,27 @@ def export_onnx(model, path, example):
     model.eval().to_onnx(path, (torch.from_numpy(example),), dynamo=True, input_names=["x"], output_names=["y"],
                   dynamic_shapes={"x": {0: batch}})  # concept: mode, export
     return {"exporter": "LightningModule.to_onnx (torch.onnx.export, dynamo)"}
+
+
+# EXPERIMENT
+import os as _os
+_F = set(_os.environ.get("LT", "").split(","))
+class TunedClassifier(Classifier):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        if "manual" in _F:
+            self.automatic_optimization = False
+    def training_step(self, batch, batch_idx):
+        if "manual" not in _F:
+            return super().training_step(batch, batch_idx)
+        optimizer = self.optimizers()
+        optimizer.zero_grad()
+        loss = super().training_step(batch, batch_idx)
+        self.manual_backward(loss)
+        optimizer.step()
+        return loss
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), **self.hparams, fused="fused" in _F or None)
+class TensorBatches(EpochBatches):
+    def __iter__(self):
+        return iter(torch.from_numpy(self.data.epoch_batches(self.epoch)))

@@ -1,5 +1,7 @@
 """MNIST MLP in PyTorch: an nn.Module, Adam, and the five-line training loop every PyTorch user knows."""
+import ctypes
 import os
+import sys
 
 import numpy as np
 import torch
@@ -12,6 +14,7 @@ VARIANTS = {
     "dataloader": "TensorDataset + DataLoader with the harness's batch order (a batch sampler)",
     "compile": "torch.compile(model): first step includes the Inductor compile",
     "tensorboard": "the eager loop, logging to TensorBoard: torch.utils.tensorboard.SummaryWriter.add_scalar",
+    "tuned": "the eager loop with Adam(fused=True), and glibc's malloc told to keep freed buffers (mallopt)",
 }
 
 
@@ -89,6 +92,8 @@ def train_step(model, optimizer, x, y, spec):
 
 # %% train
 def train(model, spec, data, rec):
+    if spec.variant == "tuned":
+        return train_tuned(model, spec, data, rec)  # below, in its own cell
     device = device_of(spec)
     eps = 1e-8 if spec.adam_eps is None else spec.adam_eps  # torch's default: eps outside the sqrt
     optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(spec.beta1, spec.beta2),
@@ -175,3 +180,36 @@ def load_deploy(file):
     module = torch.export.load(file).module()  # an nn.Module again, the graph's own code  # concept: deploy
     device = next(module.parameters()).device
     return lambda x: module(torch.from_numpy(x).to(device)).detach().cpu().numpy()
+
+
+# %% tuned-train
+# The eager loop, made fast by two changes (2 threads, batch 128, against eager in the same run):
+# - Adam(fused=True): one C++ kernel per parameter for the whole update, where the default CPU Adam
+#   runs ~10 tensor ops per parameter; MLP step 1.44 -> 1.2 ms (the CNN, with 7x fewer weights, ~2 %).
+# - glibc's malloc keeps freed buffers: by default it gives a large block (a conv activation is 11 MB)
+#   back to the kernel when torch frees it and page-faults it in again on the next step. PyTorch's CPU
+#   tuning guide swaps in jemalloc/tcmalloc for this; mallopt does it from inside the process.
+#   CNN step 25 -> 12 ms; the MLP's buffers are small and the MLP step is unchanged.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # <malloc.h>
+
+
+def keep_freed_memory():
+    if sys.platform == "linux":  # glibc's mallopt; both settings also switch off its adaptive thresholds
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, 32 << 20)  # blocks under 32 MB come from the heap, not mmap
+        libc.mallopt(M_TRIM_THRESHOLD, 1 << 30)  # and freed heap stays in the process (up to 1 GB)
+
+
+def train_tuned(model, spec, data, rec):
+    keep_freed_memory()
+    eps = 1e-8 if spec.adam_eps is None else spec.adam_eps
+    optimizer = torch.optim.Adam(model.parameters(), lr=spec.lr, betas=(spec.beta1, spec.beta2), eps=eps,
+                                 fused=True)
+    x_all = torch.from_numpy(data.x_train).to(device_of(spec))
+    y_all = torch.from_numpy(data.y_train).to(device_of(spec))
+    model.train()
+    for epoch in range(spec.epochs):
+        for idx in torch.from_numpy(data.epoch_batches(epoch)):
+            rec.step(train_step(model, optimizer, x_all[idx], y_all[idx], spec).item())
+        rec.epoch(model)
+    return model

@@ -11,6 +11,8 @@ VARIANTS = {
     "function": "in-memory tensors, batches gathered by index, @tf.function train step",
     "tf_data": "the same step fed by a tf.data.Dataset over the harness's batch indices",
     "tensorboard": "the in-memory loop, logging with tf.summary.create_file_writer + tf.summary.scalar",
+    "tuned": "the step traced once as a concrete function for the batch's indices, gathering its own batch",
+    "tuned_xla": "tuned, and the step compiled by XLA: @tf.function(jit_compile=True)",
 }
 
 
@@ -103,6 +105,9 @@ def train(model, spec, data, rec):
     optimizer = tf.keras.optimizers.Adam(spec.lr, beta_1=spec.beta1, beta_2=beta2,
                                          epsilon=eps)  # concept: optimizer
     x_all, y_all = tf.constant(data.x_train), tf.constant(data.y_train)  # in memory, once
+    if spec.variant.startswith("tuned"):  # a step that takes the batch's indices: # %% tuned-step, # %% tuned-train
+        step = tuned_step(model, optimizer, x_all, y_all, data.batch_size, xla=spec.variant == "tuned_xla")
+        return tuned_train(model, spec, data, rec, step)
     writer = None
     if spec.variant == "tensorboard":  # event files in the cell's own folder (tf.summary.scalar needs tensorboard)
         writer = tf.summary.create_file_writer(os.path.join(os.environ.get("DLROSETTA_CELL_DIR", "."), "tensorboard"))
@@ -178,3 +183,28 @@ def load_deploy(file):
         return next(iter(serve(x=tf.constant(x)).values())).numpy()  # x: __call__'s argument name
 
     return run
+
+
+# %% tuned-step
+# tuned: the same train_step, traced once for a fixed signature (the batch's indices) and called as that
+# concrete function, which skips matching the Python arguments (model, optimizer) against the traces on every
+# call; and the batch's tf.gather inside the graph, not two eager ops before it. tuned_xla: compiled by XLA as
+# well (jit_compile=True): forward, gradient and Adam's update fused into a few kernels instead of ~60 TF ops
+# run one by one. Measured, MLP (2 threads, batch 128, 3 runs): primary 2.0 ms, tuned 1.7 ms (0.83x), tuned_xla
+# 1.05 ms (0.51x; jit_compile alone: 1.5 ms). CNN: tuned 0.9-1.0x; tuned_xla 3.3x slower (51 ms against 15 ms:
+# XLA:CPU's max-pool gradient, as in the JAX columns), so the CNN file lists tuned only.
+def tuned_step(model, optimizer, x_all, y_all, batch_size, xla):
+    @tf.function(jit_compile=xla)
+    def step(idx):
+        return train_step(model, optimizer, tf.gather(x_all, idx), tf.gather(y_all, idx))
+
+    return step.get_concrete_function(tf.TensorSpec([batch_size], tf.int64))
+
+
+# %% tuned-train
+def tuned_train(model, spec, data, rec, step):  # the primary's loop, handing the step each batch's indices
+    for epoch in range(spec.epochs):
+        for idx in data.epoch_batches(epoch):
+            rec.step(step(idx))  # the harness reads the loss: the only sync
+        rec.epoch(model)
+    return model

@@ -213,3 +213,48 @@ def test_the_crosswalk_table_links_each_marked_line_to_its_phase(tmp_path):
     assert "jax.grad returns the gradient, nothing accumulates" in html
     assert "# concept:" not in html.split('id="crosswalk"')[0]  # the code shows no marker comments
     assert g.problems() == []
+
+
+TUNED_FILE = '''"""A column with a tuned variant."""
+VARIANTS = {"plain": "the idiom", "tuned_fast": "the same model, made fast"}
+
+
+# %% model
+def build_model(spec):
+    return "idiomatic model"
+
+
+# %% tuned-model
+# what it changes and why: the guide shows this cell beside the model cell above
+def build_tuned(spec):
+    return "fast model"
+'''
+
+
+def test_the_tuned_cell_is_shown_beside_the_primary_phase(impl_package, tmp_path):
+    impl_package("tuned_impls", "x2_descent", TUNED_FILE)
+    (g,) = idioms.guides(["x2_descent"])
+    (col,) = g.tuned
+    assert col.tuned_pairs == [("model", "tuned-model")] and list(col.tuned_variants) == ["tuned_fast"]
+    assert g.phase_titles["tuned-model"] == "tuned: model"
+    page = guide.task_page(guide.environment(), g, [], [], guide.common_context([g]))
+    pair = page[page.index('class="tuned-pair"'):]
+    pair = pair[:pair.index("</section>")]
+    # the primary's model cell on the left, the tuned cell on the right, in one two-column row
+    assert pair.index("idiomatic model") < pair.index("fast model") and 'style="--cols: 2"' in pair
+    assert "tuned_fast" in pair and 'href="#tuned-x2_descent"' in page
+
+
+def test_every_tuned_variant_has_its_cell_in_the_guide(site):
+    """A `tuned…` variant of a real file comes with a `# %% tuned-<phase>` cell (in its file or in the file it
+    imports from), and the task's page pairs it with the primary's phase."""
+    out = site[0]
+    for task in TASKS:
+        (g,) = idioms.guides([task])
+        page = (out / f"{task}.html").read_text()
+        for col in g.columns:
+            if col.tuned_variants and col.tuned_pairs:
+                assert f'data-tuned="{col.key}"' in page, (task, col.key)
+        tuned_files = {c.key for c in g.columns if c.tuned_variants}
+        pairs_anywhere = {c.key for gg in idioms.guides() for c in gg.columns if c.tuned_pairs}
+        assert tuned_files <= pairs_anywhere, (task, tuned_files - pairs_anywhere)

@@ -23,13 +23,22 @@ def test_linreg_real_datasets(run_cells):
     check_linreg_real(rows)
 
 
-@pytest.mark.parametrize("task, param_count", [("mnist_mlp", 235_146), ("mnist_cnn", 34_826)])
-def test_mnist_smoke_every_variant(run_cells, task, param_count):
-    _, rows = run_cells(task, "tf2", "--variants", "function,tf_data")  # in-memory tensors, and a tf.data pipeline
-    check_mnist(rows, 2, param_count)
+@pytest.mark.parametrize("task, param_count, tuned", [("mnist_mlp", 235_146, ["tuned", "tuned_xla"]),
+                                                      ("mnist_cnn", 34_826, ["tuned"])])
+def test_mnist_smoke_every_variant(run_cells, task, param_count, tuned):
+    # in-memory tensors, a tf.data pipeline, and the tuned steps (a concrete function gathering its batch; XLA)
+    _, rows = run_cells(task, "tf2", "--variants", ",".join(["function", "tf_data", *tuned]))
+    check_mnist(rows, 2 + len(tuned), param_count)
     # the same model, seed and batches however they are fed: the same training, so tf.data keeps the order
-    plain, pipeline = (by_cell(rows)[f"{task}/tf2/{v}/cpu/mnist"]["metrics"] for v in ("function", "tf_data"))
-    assert pipeline["train_loss_curve"] == pytest.approx(plain["train_loss_curve"], rel=1e-6)
+    cells = by_cell(rows)
+    plain, pipeline, *fast = (cells[f"{task}/tf2/{v}/cpu/mnist"] for v in ("function", "tf_data", *tuned))
+    assert pipeline["metrics"]["train_loss_curve"] == pytest.approx(plain["metrics"]["train_loss_curve"], rel=1e-6)
+    for row in fast:  # one rec.step per step; the same ops (tuned) or XLA's fusions of them (tuned_xla)
+        assert row["timing"]["steps"] == plain["timing"]["steps"], row["cell"]
+        assert row["metrics"]["first_loss"] == pytest.approx(plain["metrics"]["first_loss"], rel=1e-6), row["cell"]
+        assert row["metrics"]["train_loss_curve"] == pytest.approx(plain["metrics"]["train_loss_curve"],
+                                                                   rel=1e-6 if row["variant"] == "tuned" else 1e-4)
+        assert row["deploy"]["status"] == "ok", row["deploy"]
 
 
 def test_mnist_tensorboard_variant(run_cells, tmp_path):

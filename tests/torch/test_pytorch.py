@@ -75,7 +75,7 @@ def test_linreg_real_datasets_full_batch(run_cells):
         assert_linreg_cell(r)
 
 
-@pytest.mark.parametrize("variant", ["eager", "dataloader", "compile"])
+@pytest.mark.parametrize("variant", ["eager", "dataloader", "compile", "tuned"])
 @pytest.mark.parametrize("task, param_count", [("mnist_mlp", 235_146), ("mnist_cnn", 34_826)])
 def test_mnist_smoke_every_variant(run_cells, task, param_count, variant):
     # export_onnx gets the same nn.Module whatever the variant (train returns the uncompiled model):
@@ -91,8 +91,9 @@ def test_mnist_smoke_every_variant(run_cells, task, param_count, variant):
         assert rows[0]["onnx"]["status"] == "ok", rows[0]["onnx"]
 
 
+@pytest.mark.parametrize("variant", ["eager", "tuned"])  # tuned: the CNN pools before its ReLU, the same function
 @pytest.mark.parametrize("task", ["mnist_mlp", "mnist_cnn"])
-def test_shared_init_is_the_spec_network(task):
+def test_shared_init_is_the_spec_network(task, variant):
     """Layout conversion ([in, out] -> [out, in], HWIO -> OIHW, NHWC -> NCHW flatten rows): from the
     spec's weights the torch model computes what the float64 numpy reference computes."""
     from harness.checks import parity
@@ -100,7 +101,7 @@ def test_shared_init_is_the_spec_network(task):
     from implementations.mnist_cnn import pytorch as cnn
     from implementations.mnist_mlp import pytorch as mlp
 
-    spec = make_spec(task, "smoke", init="shared")
+    spec = make_spec(task, "smoke", init="shared", variant=variant)
     x = np.random.default_rng(0).standard_normal((3, *spec.input_shape)).astype(np.float32)
     x = x.reshape(3, -1) if spec.model == "mlp" else x
     module = cnn if spec.model == "cnn" else mlp
