@@ -57,7 +57,7 @@ def build_model(spec):
 def tuned_model(spec, conv):
     backend = keras.backend.backend()
     layout = "channels_first" if backend == "torch" else "channels_last"
-    model = keras.Sequential([keras.Input(shape=spec.input_shape)])  # concept: params
+    model = keras.Sequential([keras.Input(shape=spec.input_shape)])
     if layout == "channels_first":
         model.add(keras.layers.Permute((3, 1, 2)))  # NHWC -> NCHW, once
     for filters in spec.conv_filters:

@@ -197,18 +197,20 @@ def tuned_train(model, spec, data, rec, optimizer):
     backend, cnn = keras.backend.backend(), spec.model == "cnn"
     n = steps_per_execution(spec, data)
     model.compile(optimizer=optimizer, loss=loss_fn, steps_per_execution=n,
-                  jit_compile=backend == "jax" or not cnn)  # concept: jit
+                  jit_compile=backend == "jax" or not cnn)
     model.fit(batches(data, spec.epochs), steps_per_epoch=data.steps_per_epoch, epochs=spec.epochs,
               shuffle=False, callbacks=[EveryStep(rec)], verbose=0)
     return model
 
 
 def steps_per_execution(spec, data):
-    """The largest divisor of the epoch's steps up to 32 (a full MNIST epoch, 468 steps: 26). 1 on PyTorch, and
-    under `--init shared`: `dlrosetta parity` compares every step's loss, and fit logs one per execution."""
+    """The largest divisor of the epoch's steps up to 32 that leaves 8 executions an epoch or more, so that the
+    first, which compiles, is at most an eighth of the steps timed (a full MNIST epoch, 468 steps: 26). 1 on
+    PyTorch, and under `--init shared`: `dlrosetta parity` compares every step's loss, fit logs one per execution."""
     if keras.backend.backend() == "torch" or spec.init == "shared":
         return 1
-    return max(d for d in range(1, 33) if data.steps_per_epoch % d == 0)
+    steps = data.steps_per_epoch
+    return max(d for d in range(1, max(1, min(32, steps // 8)) + 1) if steps % d == 0)
 
 
 class EveryStep(keras.callbacks.Callback):

@@ -3,7 +3,7 @@ missing: such cells are `unavailable`, which `assert_all_ok` rejects."""
 import pytest
 
 from conftest import check_stops_at_target
-from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist
+from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist, check_tuned_trains_like
 
 
 def test_x2_is_not_applicable(run_cells):
@@ -19,10 +19,12 @@ def test_linreg_real_datasets(run_cells):
     check_linreg_real_datasets(run_cells, "flax", "--variants", "nnx")
 
 
-@pytest.mark.parametrize("task", ["mnist_mlp", "mnist_cnn"])
-def test_mnist_smoke_nnx_and_linen(run_cells, task):
+@pytest.mark.parametrize("task, variants", [("mnist_mlp", ["nnx", "linen"]), ("mnist_cnn", ["nnx", "linen", "tuned"])])
+def test_mnist_smoke_every_variant(run_cells, task, variants):
     code, rows = run_cells(task, "flax")
-    check_mnist(rows, task, ["nnx", "linen"])
+    check_mnist(rows, task, variants)  # the tuned CNN's reshape-and-max pool exports as ReduceMax
+    if "tuned" in variants:
+        check_tuned_trains_like(rows, task, "nnx")
 
 
 def test_mnist_stops_at_target(run_cells):

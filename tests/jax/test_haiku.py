@@ -1,6 +1,7 @@
 """Haiku cells through the real runner. Fails (never skips) where dm-haiku is missing: such cells are
 `unavailable`, which `assert_all_ok` rejects."""
-from jax_checks import REDUCE_WINDOW_POOL, check_linreg_real_datasets, check_linreg_synthetic, check_mnist
+from jax_checks import (REDUCE_WINDOW_POOL, check_linreg_real_datasets, check_linreg_synthetic, check_mnist,
+                        check_tuned_trains_like)
 
 
 def test_x2_is_not_applicable(run_cells):
@@ -21,7 +22,11 @@ def test_mnist_mlp_smoke(run_cells):
     check_mnist(rows, "mnist_mlp", ["transform"])
 
 
-def test_mnist_cnn_smoke(run_cells):
+def test_mnist_cnn_smoke_both_variants(run_cells):
     code, rows = run_cells("mnist_cnn", "haiku")
+    assert sorted(r["variant"] for r in rows) == ["transform", "tuned"]
     # hk.max_pool is lax.reduce_window: jax2onnx exports it, onnxruntime refuses to run it
-    check_mnist(rows, "mnist_cnn", ["transform"], onnx_error=REDUCE_WINDOW_POOL)
+    check_mnist([r for r in rows if r["variant"] == "transform"], "mnist_cnn", ["transform"],
+                onnx_error=REDUCE_WINDOW_POOL)
+    check_mnist([r for r in rows if r["variant"] == "tuned"], "mnist_cnn", ["tuned"])  # its pool: ReduceMax
+    check_tuned_trains_like(rows, "mnist_cnn", "transform")

@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from conftest import (assert_all_ok, by_cell, check_logging_variant, check_stops_at_target,
                       check_tensorboard_variant)
@@ -61,6 +62,20 @@ def test_mnist_mlp_and_cnn_smoke(run_cells):
         assert row["metrics"]["param_count"] == count
         assert_saves_and_learns(row, curve="train_loss_curve")
         assert row["onnx"]["status"] == "ok", row["onnx"]
+
+
+def test_mnist_tuned_trains_like_pytorch_tuned(run_cells):
+    # the tuned module (manual optimization, fused Adam, barebones Trainer) around the PyTorch column's tuned
+    # network: from the same seed on the same batches it computes what PyTorch's tuned loop computes
+    code, rows = run_cells("mnist_mlp,mnist_cnn", "lightning,pytorch", "--variants", "tuned", "--no-onnx")
+    assert_all_ok(rows, expected_count=4)
+    cells = by_cell(rows)
+    for task, count in (("mnist_mlp", 235_146), ("mnist_cnn", 34_826)):
+        ours, torch_tuned = (cells[f"{task}/{f}/tuned/cpu/mnist"]["metrics"] for f in ("lightning", "pytorch"))
+        assert ours["param_count"] == count
+        assert_saves_and_learns(cells[f"{task}/lightning/tuned/cpu/mnist"], curve="train_loss_curve")
+        assert ours["train_loss_curve"] == pytest.approx(torch_tuned["train_loss_curve"], rel=1e-5), task
+        assert ours["test_accuracy"] == pytest.approx(torch_tuned["test_accuracy"], abs=1e-3), task
 
 
 def test_mnist_stops_at_target(run_cells):
