@@ -158,9 +158,9 @@ def export_onnx(model, path, example):
 
 
 # %% tuned-model
-# tuned: the same network, batches and Trainer.fit, with three changes. Measured on 2 threads, batch 128, one
-# run each, primary -> tuned ms per step: MLP 3.3 -> 2.4, CNN 35 -> 21 (pytorch eager in the same runs: 2.7-3.0
-# and 39; its tuned 2.0-2.7 and 21).
+# tuned: the same network, batches and Trainer.fit, with three changes. Measured on 2 threads, batch 128,
+# primary -> tuned ms per step: MLP 3.5 -> 2.6 (medians of 3 processes each), CNN 44 -> 25 (the README's MNIST
+# bench); the PyTorch column's eager -> tuned in the same runs: 2.4 -> 2.2 and 35 -> 20.
 # - The PyTorch column's own tuned changes (mnist_mlp/pytorch.py, # %% tuned-train): Adam(fused=True), one
 #   kernel per parameter for the whole update; glibc's malloc keeping freed buffers (the CNN's 11 MB
 #   activations stop being page-faulted in every step); and for the CNN the pool before the ReLU
