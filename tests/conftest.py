@@ -73,6 +73,14 @@ def check_stops_at_target(run_cells, framework, variants):
     assert not missed[0]["metrics"]["reached_target"]
 
 
+def check_tuned_trains_like(rows, task, primary):
+    """A tuned variant is the primary's model made fast: from the same seed, on the same batches, its loss
+    curve and accuracy are the primary's, up to the float32 rounding of a different, equivalent graph."""
+    cells = {r["variant"]: r["metrics"] for r in rows if r["task"] == task}
+    assert cells["tuned"]["train_loss_curve"] == pytest.approx(cells[primary]["train_loss_curve"], rel=1e-4)
+    assert cells["tuned"]["test_accuracy"] == pytest.approx(cells[primary]["test_accuracy"], abs=0.01)
+
+
 def check_threads_and_divergence(run_cells, framework, variant):
     """One cell of a family with `--threads 1`: pinned to one core, its CPU time per wall second stays
     near 1 (measured, not assumed from a variable); and `lr=1e6` is recorded as diverged, at the step

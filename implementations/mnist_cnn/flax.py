@@ -30,9 +30,11 @@ class CNN(nnx.Module):
 
     def __call__(self, x):
         for conv in self.convs:
-            # window and strides by keyword: jax2onnx's max_pool plugin needs them so
-            x = nnx.max_pool(nnx.relu(conv(x)), window_shape=self.pool, strides=self.pool)  # concept: forward
+            x = self.max_pool(nnx.relu(conv(x)))  # concept: forward
         return self.dense(x.reshape(x.shape[0], -1))  # flatten (h, w, c), then logits
+
+    def max_pool(self, x):  # window and strides by keyword: jax2onnx's max_pool plugin needs them so
+        return nnx.max_pool(x, window_shape=self.pool, strides=self.pool)
 
 
 class LinenCNN(nn.Module):
@@ -74,7 +76,5 @@ def load(spec, path):
 # values and gradients in a fraction of that, and exports to ONNX as ReduceMax. Step, 2 threads, batch 128 (the
 # README's MNIST bench): 105 -> 88 ms; what remains is XLA:CPU's convolution gradients (README, speed goals).
 class TunedCNN(CNN):
-    def __call__(self, x):
-        for conv in self.convs:
-            x = max_pool(nnx.relu(conv(x)), self.pool[0])
-        return self.dense(x.reshape(x.shape[0], -1))
+    def max_pool(self, x):
+        return max_pool(x, self.pool[0])  # the jax column's

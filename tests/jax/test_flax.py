@@ -2,8 +2,8 @@
 missing: such cells are `unavailable`, which `assert_all_ok` rejects."""
 import pytest
 
-from conftest import check_stops_at_target
-from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist, check_tuned_trains_like
+from conftest import check_stops_at_target, check_tuned_trains_like
+from jax_checks import check_linreg_real_datasets, check_linreg_synthetic, check_mnist
 
 
 def test_x2_is_not_applicable(run_cells):

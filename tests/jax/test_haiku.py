@@ -1,7 +1,7 @@
 """Haiku cells through the real runner. Fails (never skips) where dm-haiku is missing: such cells are
 `unavailable`, which `assert_all_ok` rejects."""
-from jax_checks import (REDUCE_WINDOW_POOL, check_linreg_real_datasets, check_linreg_synthetic, check_mnist,
-                        check_tuned_trains_like)
+from conftest import check_tuned_trains_like
+from jax_checks import REDUCE_WINDOW_POOL, check_linreg_real_datasets, check_linreg_synthetic, check_mnist
 
 
 def test_x2_is_not_applicable(run_cells):
