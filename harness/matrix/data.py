@@ -3,7 +3,8 @@
 Where the files come from, in order: ``--data-dir`` / ``DLROSETTA_DATA`` (a folder holding
 ``mnist/``, ``fashion-mnist/``, ``california-housing/``), then a download cache
 (``DLROSETTA_CACHE``, default ``~/.cache/dlrosetta``) filled from the usual public mirrors. Every file
-is checked against its SHA-256 before use; a missing or corrupt file is a one-line `DataError`.
+is checked against its SHA-256 before use; a missing or corrupt file is a one-line `DataError`. The decoded
+MNIST arrays are kept in the cache too (``decoded/``), so a run's cells read them without a gunzip.
 """
 from __future__ import annotations
 
@@ -185,6 +186,32 @@ def read_idx(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a gzipped IDX file ({exc})") from None
 
 
+def read_idx_cached(path: Path, sha256: str) -> np.ndarray:
+    """`read_idx` through a decoded copy in the cache, so that the cells of a run skip the gunzip (0.2-0.3 s
+    a process on the reference machine). The copy is named by the archive's SHA-256 (checked before this
+    is called) and by the first 16 hex digits of its own, checked on every read; a copy that fails the
+    check is replaced, and a cache that cannot be written only costs the gunzip."""
+    folder = cache_dir() / "decoded"
+    for hit in folder.glob(f"{sha256}-*.npy"):
+        try:
+            array = np.load(hit, allow_pickle=False)
+            if hashlib.sha256(array.data).hexdigest()[:16] == hit.stem.rpartition("-")[2]:
+                return array
+            hit.unlink()
+        except (OSError, ValueError):
+            continue
+    array = read_idx(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
+            np.save(tmp, array)
+        os.chmod(tmp.name, 0o644)
+        os.replace(tmp.name, folder / f"{sha256}-{hashlib.sha256(array.data).hexdigest()[:16]}.npy")
+    except OSError:
+        pass
+    return array
+
+
 def load_idx_dataset(dataset: str, explicit_dir=None) -> tuple[np.ndarray, ...]:
     """uint8 images (N, 28, 28) and int64 labels for train and test."""
     if dataset not in IDX_FILES:
@@ -192,7 +219,7 @@ def load_idx_dataset(dataset: str, explicit_dir=None) -> tuple[np.ndarray, ...]:
     arrays = []
     for name, sha in IDX_FILES[dataset].items():
         path = locate(dataset, name, sha, [m + name for m in MIRRORS[dataset]], explicit_dir)
-        arrays.append(read_idx(path))
+        arrays.append(read_idx_cached(path, sha))
     x_train, y_train, x_test, y_test = arrays
     return x_train, y_train.astype(np.int64), x_test, y_test.astype(np.int64)
 
@@ -207,8 +234,13 @@ def mnist_data(spec, explicit_dir=None) -> Data:
     shape = (-1, spec.input_size) if spec.model == "mlp" else (-1, *spec.input_shape)
 
     def prepare(x):
-        x = (x.astype(np.float32) / np.float32(255.0) - np.float32(spec.mean)) / np.float32(spec.std)
-        return np.ascontiguousarray(x.reshape(shape), dtype=np.float32)
+        # one new float32 array, normalised in place: the same float32 operations as
+        # (x / 255 - mean) / std, without the three temporaries (each a round of page faults)
+        out = x.reshape(shape).astype(np.float32)
+        out /= np.float32(255.0)
+        out -= np.float32(spec.mean)
+        out /= np.float32(spec.std)
+        return out
 
     return Data(prepare(x_train), y_train, prepare(x_test), y_test, spec.batch_size, spec.seed,
                 info={"dataset": spec.dataset, "n_train": len(x_train), "n_test": len(x_test)})
@@ -327,8 +359,7 @@ def preflight(dataset: str, explicit_dir=None) -> None:
     """Check (fetching if need be) the files of `dataset` before a run starts, so that a missing or
     corrupt file stops it with one line instead of failing every cell that reads it."""
     if dataset in IDX_FILES:
-        for name, sha in IDX_FILES[dataset].items():
-            locate(dataset, name, sha, [m + name for m in MIRRORS[dataset]], explicit_dir)
+        load_idx_dataset(dataset, explicit_dir)  # and fills the decoded cache, once for the run
     elif dataset == "california":
         california_path(explicit_dir)
 

@@ -27,6 +27,35 @@ def test_full_mnist_label_counts_match_the_canonical_file():
     assert np.bincount(y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 
 
+def test_decoded_cache_is_checked_and_never_skips_the_archive_check(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLROSETTA_CACHE", str(tmp_path / "cache"))
+    first = data.load_idx_dataset("mnist")
+    copies = sorted((tmp_path / "cache" / "decoded").glob("*.npy"))
+    assert len(copies) == 4
+    assert all(np.array_equal(a, b) for a, b in zip(first, data.load_idx_dataset("mnist")))
+    # a copy whose bytes changed is found out by its own digest and replaced by a fresh decode
+    labels = next(p for p in copies if p.name.startswith(data.IDX_FILES["mnist"]["t10k-labels-idx1-ubyte.gz"]))
+    raw = bytearray(labels.read_bytes())
+    raw[-1] ^= 1
+    labels.write_bytes(bytes(raw))
+    assert np.array_equal(data.load_idx_dataset("mnist")[3], first[3])
+    assert labels.read_bytes() != bytes(raw)
+    # the archive is still checked with the decoded copy in the cache
+    bad = tmp_path / "data" / "mnist"
+    shutil.copytree(data.data_dir() / "mnist", bad)
+    os.chmod(bad / "t10k-labels-idx1-ubyte.gz", 0o644)
+    (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(b"not an idx file"))
+    with pytest.raises(data.DataError, match="SHA-256"):
+        data.load_idx_dataset("mnist", tmp_path / "data")
+
+
+def test_mnist_normalisation_is_the_float32_formula():
+    spec = make_spec("mnist_mlp", "smoke")
+    x = data.load_idx_dataset("mnist")[0][: spec.train_subset].reshape(-1, 784)
+    expected = (x.astype(np.float32) / np.float32(255.0) - np.float32(spec.mean)) / np.float32(spec.std)
+    assert np.array_equal(data.mnist_data(spec).x_train, expected)
+
+
 def test_batch_order_is_seeded_shared_and_drops_the_remainder():
     d = data.Data(np.arange(10, dtype=np.float32)[:, None], np.arange(10), np.zeros((1, 1)), np.zeros(1),
                   batch_size=3, seed=7)
