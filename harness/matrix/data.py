@@ -14,9 +14,7 @@ import io
 import os
 import shutil
 import struct
-import tarfile
 import tempfile
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +88,7 @@ def _check(path: Path, sha256: str) -> Path:
 
 
 def _download(urls: list[str], dest: Path, sha256: str, timeout: float = 30.0) -> Path:
+    import urllib.request  # here, not at the top: 30 ms of every cell process that never downloads
     if os.environ.get("DLROSETTA_OFFLINE") == "1":
         raise DataError("offline (DLROSETTA_OFFLINE=1)")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -251,6 +250,8 @@ def mnist_data(spec, explicit_dir=None) -> Data:
 # --------------------------------------------------------------------------------------------------
 def california_path(explicit_dir=None) -> Path:
     """A verified local `cal_housing.data`: from the data dir, the cache, or the archive downloaded."""
+    import tarfile
+
     url, archive_sha, member = CALIFORNIA_ARCHIVE
     where = data_dir(explicit_dir)
     candidates = [where / "california-housing" / CALIFORNIA_FILE] if where else []

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import resource
+import select
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ DEFAULT_MEMORY_SHARE = 0.5
 # (frameworks reserve more address space than they touch: 0.7-2 GB for torch, TF and JAX at import)
 ADDRESS_SPACE_FACTOR = 2.0
 MEMORY_POLL_S = 0.3
+POLL_S = 0.1  # progress, timeout and memory checks of a running cell
 # a linear regression diverged when its test MSE ends worse than the zero model it started from (and
 # far from least squares); an under-trained one (few steps, small lr) is slow, not failed
 DIVERGED_FACTOR = 10.0
@@ -311,6 +313,7 @@ def _wait(proc, timeout, cell_dir, on_progress, t0, limit_gb):
     timed_out = oom = False
     limit_bytes = limit_gb * 2**30 if limit_gb else None
     next_memory_check = 0.0
+    exited = _exit_signal(proc.pid)
     try:
         while True:
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
@@ -328,7 +331,10 @@ def _wait(proc, timeout, cell_dir, on_progress, t0, limit_gb):
                     kill_group(proc.pid)
             if on_progress:
                 on_progress(elapsed, _read_progress(cell_dir))
-            time.sleep(0.1)
+            if exited is None:
+                time.sleep(POLL_S)
+            else:
+                select.select([exited], [], [], POLL_S)
     except BaseException:
         kill_group(proc.pid)
         try:
@@ -337,6 +343,18 @@ def _wait(proc, timeout, cell_dir, on_progress, t0, limit_gb):
         except ChildProcessError:
             pass
         raise
+    finally:
+        if exited is not None:
+            os.close(exited)
+
+
+def _exit_signal(pid: int) -> int | None:
+    """A pidfd of the child (Linux 5.3+), readable the moment it exits, so the wait between polls ends then:
+    a plain sleep adds half a poll (0.05 s) to every process's wall time on average. None elsewhere."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 def kill_group(pgid: int) -> None:

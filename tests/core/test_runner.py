@@ -4,6 +4,8 @@ The dummy cells live in a throwaway implementations package (DLROSETTA_IMPL_PACK
 x2_descent/numpy.py misbehaves according to its variant; the real runner runs them as subprocesses.
 """
 import json
+import os
+import sys
 
 import pytest
 
@@ -84,3 +86,21 @@ def test_real_numpy_cells(tmp_path):
     env = json.loads((out / "environment.json").read_text())
     assert env["cores"] and env["threads"] and env["versions"]["numpy"]
     assert env["roofline"]["sgemm_gflops"] > 1
+
+
+def test_the_wait_for_a_cell_ends_when_it_exits_not_at_the_next_poll():
+    import select
+    import subprocess
+
+    from harness.running import runner
+
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    exited = runner._exit_signal(proc.pid)
+    assert exited is not None  # Linux: the reference machine and CI
+    try:
+        assert select.select([exited], [], [], 0)[0] == []  # still running
+        proc.stdin.close()  # lets it finish
+        assert select.select([exited], [], [], 30)[0] == [exited]
+        assert proc.wait(5) == 0
+    finally:
+        os.close(exited)
