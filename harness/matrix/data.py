@@ -191,10 +191,14 @@ def read_idx_cached(path: Path, sha256: str) -> np.ndarray:
     is called) and by the first 16 hex digits of its own, checked on every read; a copy that fails the
     check is replaced, and a cache that cannot be written only costs the gunzip."""
     folder = cache_dir() / "decoded"
+
+    def name(array):  # what a copy of `array` is written as and, read back, must still be called
+        return f"{sha256}-{hashlib.sha256(array.data).hexdigest()[:16]}.npy"
+
     for hit in folder.glob(f"{sha256}-*.npy"):
         try:
             array = np.load(hit, allow_pickle=False)
-            if hashlib.sha256(array.data).hexdigest()[:16] == hit.stem.rpartition("-")[2]:
+            if name(array) == hit.name:
                 return array
             hit.unlink()
         except (OSError, ValueError):
@@ -205,7 +209,7 @@ def read_idx_cached(path: Path, sha256: str) -> np.ndarray:
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as tmp:
             np.save(tmp, array)
         os.chmod(tmp.name, 0o644)
-        os.replace(tmp.name, folder / f"{sha256}-{hashlib.sha256(array.data).hexdigest()[:16]}.npy")
+        os.replace(tmp.name, folder / name(array))
     except OSError:
         pass
     return array
